@@ -6,7 +6,21 @@
  *
  * Threading: every function may be called from any API thread; a driver
  * serialises access to one VM itself. Events come back through the
- * engine_events callbacks, called from the driver's own monitor thread. */
+ * engine_events callbacks, called from the driver's own monitor thread.
+ *
+ * qemu driver, what the daemon must know:
+ * - run_dir holds qmp.sock, serial.sock, qemu.pid, qemu.log (QEMU's
+ *   stderr, truncated at each start), console.log(.1) (serial output, kept
+ *   for attach), sercon-port.bin (BIOS) or OVMF_VARS.fd (UEFI, per-VM
+ *   variable store, kept across starts). Paths of the sockets must fit 107
+ *   bytes, so run_dir must be short (start refuses otherwise).
+ * - QEMU is spawned as a child of vesseld in its own session (setsid), so
+ *   it survives a vesseld restart, provided the service manager does not
+ *   kill the whole cgroup (systemd: KillMode=process). vesseld must not
+ *   reap children it did not spawn (no waitpid(-1), no SIG_IGN for
+ *   SIGCHLD), or crash reasons lose QEMU's exit status.
+ * - A guest poweroff makes QEMU exit (no -no-shutdown): STOPPED with reason
+ *   "guest powered off". */
 #ifndef VESSEL_DAEMON_ENGINE_H
 #define VESSEL_DAEMON_ENGINE_H
 
@@ -54,7 +68,12 @@ enum engine_state {
 
 struct engine_vm; /* a running (or attached) monitor */
 
-/* Called by the driver from its monitor thread; may be NULL. */
+/* Called by the driver from its monitor thread; may be NULL. The callbacks
+ * run without any driver lock held, so they may call the ops of the same VM
+ * (query, console_read...) except release. qemu driver: state_changed
+ * reports PAUSED (QMP STOP), RUNNING (QMP RESUME) and, once per VM, STOPPED
+ * or CRASHED when the QEMU process is gone: STOPPED when the guest powered
+ * off or force_stop asked for it, CRASHED for any other exit. */
 struct engine_events {
 	void *opaque;
 	/* the guest or the monitor changed state (QMP STOP/RESUME/SHUTDOWN/
@@ -70,7 +89,8 @@ struct engine_host_info {
 	bool kvm;              /* hardware virtualization usable (kvm_intel/kvm_amd) */
 	char accel[8];         /* "kvm" or "tcg" */
 	char warning[256];     /* e.g. why TCG is used; empty when none */
-	char qemu_version[64];
+	char qemu_version[64]; /* "7.2.22"; empty when QEMU is missing (then
+				* host_info returns -ENOENT, the rest filled) */
 };
 
 struct engine {
@@ -95,7 +115,9 @@ struct engine_ops {
 		      const struct engine_events *ev, struct engine_vm **out, char **err);
 	/* ACPI power button; returns at once, completion comes as an event. */
 	int (*powerdown)(struct engine_vm *vm, char **err);
-	/* Kill the monitor now (QMP quit, then SIGKILL if needed) and reap it. */
+	/* Kill the monitor now (QMP quit, then SIGKILL if needed) and reap it.
+	 * Returns when the process is gone; the STOPPED event has been sent
+	 * by then. */
 	int (*force_stop)(struct engine_vm *vm, char **err);
 	int (*pause)(struct engine_vm *vm, char **err);
 	int (*resume)(struct engine_vm *vm, char **err);
@@ -114,8 +136,15 @@ struct engine_ops {
 	 * passes; returns 0 (data or timeout) or -ESRCH when the VM is gone. */
 	int (*console_wait)(struct engine_vm *vm, uint64_t since, int timeout_ms);
 	/* Free the handle after the monitor is gone (force_stop done, or a
-	 * STOPPED/CRASHED event seen). Removes the sockets in run_dir. */
+	 * STOPPED/CRASHED event seen). Removes the sockets in run_dir.
+	 * qemu driver: when the monitor is still running, release detaches
+	 * instead: QEMU keeps running and its sockets stay, so attach() can
+	 * pick it up again (what vesseld does on a clean shutdown). Never call
+	 * release from inside an engine_events callback (it joins the thread
+	 * that runs the callback). */
 	void (*release)(struct engine_vm *vm);
+	/* Free the driver itself (called by engine_free); may be NULL. */
+	void (*destroy)(struct engine *e);
 };
 
 /* The qemu driver. qemu_binary NULL means qemu-system-x86_64 from PATH. */
