@@ -1,0 +1,169 @@
+/* daemon: vesseld's shared state and the functions the API resources
+ * (vms.c, images.c, tasks.c, host.c, console.c) call on each other.
+ *
+ * Locking: d->vms_lock guards the VM list and every vm->rec; a VM's
+ * op_lock serialises lifecycle operations on that VM (start/stop/delete...)
+ * and is taken before vms_lock, never after. Engine calls are made with
+ * op_lock held and vms_lock released, because the engine's event callbacks
+ * take vms_lock from the driver's thread. */
+#ifndef VESSEL_DAEMON_DAEMON_H
+#define VESSEL_DAEMON_DAEMON_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "daemon/engine/engine.h"
+#include "daemon/model.h"
+#include "daemon/validate.h"
+#include "lib/log.h"
+
+#define DAEMON_MAX_ALLOW_DIRS 16
+#define DAEMON_ERR_MAX 2048
+
+struct daemon_config {
+	char data_dir[PATH_MAX];
+	char listen[128];     /* ADDR:PORT, empty = no TCP listener */
+	char socket_path[PATH_MAX]; /* empty = no Unix socket */
+	char *allow_dirs[DAEMON_MAX_ALLOW_DIRS];
+	size_t nr_allow_dirs;
+	char qemu_img[PATH_MAX]; /* "qemu-img" from PATH unless set */
+	unsigned http_threads;   /* 0 = number of CPUs */
+};
+
+/* An API error: HTTP status, code from docs/api.md and a sentence. */
+struct daemon_err {
+	unsigned status;
+	const char *code;
+	char message[DAEMON_ERR_MAX];
+};
+
+__attribute__((format(printf, 4, 5))) int daemon_err_set(struct daemon_err *e, unsigned status,
+							 const char *code, const char *fmt, ...);
+
+struct vm {
+	pthread_mutex_t op_lock;
+	struct vm_record rec;        /* under d->vms_lock */
+	/* The engine handle: changed only with op_lock and handle_lock (write)
+	 * held; console readers take handle_lock (read) so a long stop does
+	 * not block them. Kept after the monitor exits so the last run's
+	 * console output stays readable; released at the next start/delete. */
+	struct engine_vm *handle;
+	pthread_rwlock_t handle_lock;
+	bool active;                 /* events from the engine are expected */
+	bool monitor_gone;           /* the monitor exited (event seen) */
+	bool forcing;                /* a stop/force-stop is killing it: exit is not a crash */
+	uint64_t restarts_ns[3];     /* restart_policy bound: 3 per 60 s */
+	int refs;                    /* under d->vms_lock */
+	bool removed;                /* deleted: no longer in d->vms */
+};
+
+struct image_entry; /* images.c */
+struct task;        /* tasks.c */
+struct http_server; /* http.c */
+
+struct daemon {
+	struct daemon_config cfg;
+	const char *allow_resolved[DAEMON_MAX_ALLOW_DIRS];
+	struct validate_ctx vctx;
+	struct engine *engine;
+	struct store *store;
+	struct engine_host_info host;
+	char token[65];
+	char hostname[256];
+	long cpus; /* online CPUs at start */
+	struct engine_events events;
+
+	pthread_mutex_t vms_lock;
+	pthread_cond_t vms_cond; /* broadcast on every VM state change */
+	struct vm **vms;         /* sorted by name */
+	size_t nr_vms, cap_vms;
+	struct vm_list_cache *vms_cache; /* NULL = rebuild */
+
+	pthread_mutex_t images_lock;
+	struct image_record **images;
+	size_t nr_images, cap_images;
+
+	pthread_mutex_t tasks_lock;
+	struct task_record **tasks; /* newest last */
+	size_t nr_tasks, cap_tasks;
+
+	pthread_mutex_t threads_lock;
+	pthread_cond_t threads_cond;
+	unsigned nr_threads; /* detached worker threads still running */
+
+	struct http_server *tcp, *unix_srv;
+	volatile bool shutting_down;
+};
+
+/* daemon.c */
+int daemon_new(const struct daemon_config *cfg, struct engine *engine, struct daemon **out,
+	       char **err);
+/* Load state, re-attach VMs, autostart, start the HTTP listeners. */
+int daemon_start(struct daemon *d, char **err);
+/* Stop the listeners and wait for worker threads; running VMs keep running. */
+void daemon_stop(struct daemon *d);
+void daemon_free(struct daemon *d);
+/* Run fn(arg) on a detached thread counted so daemon_stop can wait for it. */
+int daemon_spawn(struct daemon *d, void *(*fn)(void *), void *arg);
+/* Paths under the data directory. */
+void daemon_path(const struct daemon *d, char *out, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+bool daemon_token_equal(const struct daemon *d, const char *given);
+
+/* vm.c: registry and lifecycle */
+int vm_registry_load(struct daemon *d);
+void vm_registry_free(struct daemon *d);
+/* Re-attach running VMs and start autostart ones (daemon start). */
+void vm_registry_resume(struct daemon *d);
+/* Look up by name and take a reference (vm_unref to drop); NULL if absent. */
+struct vm *vm_get(struct daemon *d, const char *name);
+void vm_unref(struct daemon *d, struct vm *vm);
+json_t *vm_to_json(const struct vm_record *rec);
+/* The cached body of GET /api/v1/vms, shared by reference so the hot path
+ * copies nothing; rebuilt after any VM change. */
+struct vm_list_cache {
+	int refs; /* atomic */
+	size_t len;
+	char data[];
+};
+struct vm_list_cache *vm_list_cache_get(struct daemon *d);
+void vm_list_cache_put(struct vm_list_cache *c);
+/* Copy a VM's record under the lock. */
+void vm_snapshot(struct daemon *d, struct vm *vm, struct vm_record *out);
+/* true when any VM disk is based on image `name`; appends the VM names to
+ * users (a JSON array, may be NULL). The _locked form needs vms_lock. */
+bool vm_image_in_use(struct daemon *d, const char *name, json_t *users);
+bool vm_image_in_use_locked(struct daemon *d, const char *name, json_t *users);
+size_t vm_count(struct daemon *d);
+
+int vm_create(struct daemon *d, struct vm_record *rec, struct daemon_err *e);
+int vm_update(struct daemon *d, struct vm *vm, const json_t *patch, struct daemon_err *e);
+int vm_delete(struct daemon *d, struct vm *vm, bool force, struct daemon_err *e);
+int vm_start(struct daemon *d, struct vm *vm, struct daemon_err *e);
+int vm_stop(struct daemon *d, struct vm *vm, unsigned timeout_s, bool *forced,
+	    struct daemon_err *e);
+int vm_force_stop(struct daemon *d, struct vm *vm, struct daemon_err *e);
+int vm_reboot(struct daemon *d, struct vm *vm, struct daemon_err *e);
+int vm_pause(struct daemon *d, struct vm *vm, struct daemon_err *e);
+int vm_resume(struct daemon *d, struct vm *vm, struct daemon_err *e);
+
+/* images.c */
+int image_registry_load(struct daemon *d);
+void image_registry_free(struct daemon *d);
+/* Copy of a ready image's record; -ENOENT / -EBUSY (not ready). */
+int image_lookup_ready(struct daemon *d, const char *name, struct image_record *out);
+size_t image_count(struct daemon *d);
+
+/* tasks.c */
+int task_registry_load(struct daemon *d);
+void task_registry_free(struct daemon *d);
+int task_create(struct daemon *d, enum task_kind kind, const char *target,
+		char id[MODEL_TASK_ID_MAX]);
+void task_progress(struct daemon *d, const char *id, int progress, const char *message);
+void task_finish(struct daemon *d, const char *id, const char *error);
+json_t *task_json(struct daemon *d, const char *id);
+
+#endif

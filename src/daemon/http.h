@@ -1,0 +1,111 @@
+/* http: vesseld's HTTP front end on libmicrohttpd: the two listeners (TCP
+ * with bearer token, Unix socket without), request bodies (64 KiB limit),
+ * the route table and JSON replies in the shape docs/api.md prescribes.
+ * Each API resource has its own file with handlers (vms.c, images.c,
+ * tasks.c, host.c, console.c); they fill the reply through the helpers
+ * below and never talk to MHD except for the console WebSocket upgrade. */
+#ifndef VESSEL_DAEMON_HTTP_H
+#define VESSEL_DAEMON_HTTP_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "daemon/daemon.h"
+
+#define HTTP_MAX_PARAMS 2
+#define HTTP_MAX_HEADERS 4
+
+struct http_req {
+	struct daemon *d;
+	struct MHD_Connection *conn;
+	const char *method;
+	char *path; /* URL path, decoded by MHD */
+	bool via_unix;
+	char *body;
+	size_t body_len;
+	bool body_too_big;
+	size_t body_seen; /* bytes received, kept or not */
+	const char *params[HTTP_MAX_PARAMS]; /* {name} / {id} captured from the path */
+	char *param_buf;
+
+	/* the reply */
+	unsigned status;
+	char *resp_body; /* malloc'd */
+	size_t resp_len;
+	const char *content_type;
+	char hdr_name[HTTP_MAX_HEADERS][32];
+	char hdr_value[HTTP_MAX_HEADERS][128];
+	unsigned nr_hdrs;
+	struct MHD_Response *custom; /* a ready response (WebSocket upgrade) */
+
+	int phase; /* http.c: body, running on a worker, done */
+	const struct http_route *route;
+};
+
+struct http_route {
+	const char *method;
+	const char *pattern; /* "/api/v1/vms/{name}" */
+	void (*fn)(struct http_req *req);
+	bool slow; /* may block (QEMU start/stop, qemu-img): run on a worker thread */
+};
+
+extern const struct http_route http_routes[];
+extern const size_t http_nr_routes;
+
+/* Match a path against a pattern; captures {x} segments into params (the
+ * strings point into buf, which must hold strlen(path) + 1 bytes). */
+bool http_route_match(const char *pattern, const char *path, char *buf,
+		      const char *params[HTTP_MAX_PARAMS]);
+
+int http_server_start(struct daemon *d, bool unix_socket, struct http_server **out, char **err);
+/* Stop accepting new connections (shutdown, before waiting for workers). */
+void http_server_quiesce(struct http_server *s);
+void http_server_stop(struct http_server *s);
+
+/* Reply helpers; each replaces any earlier reply. */
+void http_reply_json(struct http_req *req, unsigned status, json_t *body /* stolen */);
+void http_reply_raw(struct http_req *req, unsigned status, const char *content_type, char *body,
+		    size_t len /* body is stolen (malloc'd) */);
+void http_reply_err(struct http_req *req, const struct daemon_err *e);
+__attribute__((format(printf, 4, 5))) void http_reply_errorf(struct http_req *req, unsigned status,
+							     const char *code, const char *fmt, ...);
+void http_add_header(struct http_req *req, const char *name, const char *value);
+const char *http_query(struct http_req *req, const char *key);
+const char *http_header(struct http_req *req, const char *key);
+/* Parse the JSON object body; on failure replies 400 and returns -EINVAL. */
+int http_body_json(struct http_req *req, bool allow_empty, json_t **out);
+
+/* Handlers, one file per resource. */
+void host_get(struct http_req *req);
+void host_openapi(struct http_req *req);
+void host_index(struct http_req *req);
+void vms_list(struct http_req *req);
+void vms_create(struct http_req *req);
+void vms_get(struct http_req *req);
+void vms_patch(struct http_req *req);
+void vms_delete(struct http_req *req);
+void vms_start(struct http_req *req);
+void vms_stop(struct http_req *req);
+void vms_force_stop(struct http_req *req);
+void vms_reboot(struct http_req *req);
+void vms_pause(struct http_req *req);
+void vms_resume(struct http_req *req);
+void console_get(struct http_req *req);
+void console_post(struct http_req *req);
+void console_ws(struct http_req *req);
+void images_list(struct http_req *req);
+void images_create(struct http_req *req);
+void images_get(struct http_req *req);
+void images_delete(struct http_req *req);
+void tasks_list(struct http_req *req);
+void tasks_get(struct http_req *req);
+
+/* Embedded at build time from docs/openapi.json and web/index.html. */
+extern const char embed_openapi_json[];
+extern const size_t embed_openapi_json_len;
+extern const char embed_index_html[];
+extern const size_t embed_index_html_len;
+
+#endif

@@ -1,0 +1,153 @@
+/* main: vesseld's command line, signal handling and the top-level run.
+ * SIGTERM/SIGINT stop the API cleanly and leave VMs running; the next
+ * vesseld re-attaches to them. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemon/daemon.h"
+#include "lib/util.h"
+
+static void main_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vesseld [--data-dir DIR] [--listen ADDR:PORT] [--socket PATH]\n"
+		"               [--allow-dir DIR]... [--qemu PATH] [--qemu-img PATH]\n"
+		"               [--http-threads N] [--log-level error|warn|info|debug]\n"
+		"  --data-dir DIR     state, disks and images (default /var/lib/vessel)\n"
+		"  --listen ADDR:PORT TCP API with bearer token (default 127.0.0.1:8006;\n"
+		"                     'none' to disable)\n"
+		"  --socket PATH      Unix socket API, no token (default /run/vessel/vesseld.sock;\n"
+		"                     'none' to disable)\n"
+		"  --allow-dir DIR    directory clients may import images and kernels from\n"
+		"                     (repeatable; default DATA_DIR/import)\n"
+		"  --qemu PATH        qemu-system-x86_64 binary (default from PATH)\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_config *cfg = calloc(1, sizeof(*cfg));
+	const char *qemu = NULL;
+	enum log_level level = LOG_LEVEL_INFO;
+	struct engine *engine = NULL;
+	struct daemon *d = NULL;
+	char *err = NULL;
+	int r, ret = 1;
+
+	if (!cfg)
+		return 1;
+	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "/var/lib/vessel");
+	snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:8006");
+	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "/run/vessel/vesseld.sock");
+
+	static const struct option opts[] = {
+		{"data-dir", required_argument, NULL, 'd'},
+		{"listen", required_argument, NULL, 'l'},
+		{"socket", required_argument, NULL, 's'},
+		{"allow-dir", required_argument, NULL, 'a'},
+		{"qemu", required_argument, NULL, 'q'},
+		{"qemu-img", required_argument, NULL, 'i'},
+		{"http-threads", required_argument, NULL, 't'},
+		{"log-level", required_argument, NULL, 'L'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	uint64_t n;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", optarg);
+			break;
+		case 'l':
+			snprintf(cfg->listen, sizeof(cfg->listen), "%s",
+				 strcmp(optarg, "none") == 0 ? "" : optarg);
+			break;
+		case 's':
+			snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s",
+				 strcmp(optarg, "none") == 0 ? "" : optarg);
+			break;
+		case 'a':
+			if (cfg->nr_allow_dirs >= DAEMON_MAX_ALLOW_DIRS) {
+				fprintf(stderr, "vesseld: at most %d --allow-dir options\n",
+					DAEMON_MAX_ALLOW_DIRS);
+				goto out;
+			}
+			cfg->allow_dirs[cfg->nr_allow_dirs++] = optarg;
+			break;
+		case 'q':
+			qemu = optarg;
+			break;
+		case 'i':
+			snprintf(cfg->qemu_img, sizeof(cfg->qemu_img), "%s", optarg);
+			break;
+		case 't':
+			if (util_parse_u64(optarg, 1, 256, &n) < 0) {
+				fprintf(stderr, "vesseld: --http-threads must be 1..256\n");
+				goto out;
+			}
+			cfg->http_threads = (unsigned)n;
+			break;
+		case 'L':
+			if (log_level_parse(optarg, &level) < 0) {
+				fprintf(stderr, "vesseld: --log-level must be error, warn, info or debug\n");
+				goto out;
+			}
+			break;
+		case 'h':
+			main_usage(stdout);
+			ret = 0;
+			goto out;
+		default:
+			main_usage(stderr);
+			ret = 2;
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vesseld: unexpected argument '%s'\n", argv[optind]);
+		main_usage(stderr);
+		ret = 2;
+		goto out;
+	}
+	log_init("vesseld", level);
+	/* Disks, tokens and sockets are private to the daemon's user. */
+	umask(0077);
+
+	/* Block the stop signals in every thread (threads inherit the mask)
+	 * and take them synchronously below with sigwait. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((r = engine_qemu_new(qemu, &engine)) < 0) {
+		log_error("cannot set up the QEMU engine: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = daemon_new(cfg, engine, &d, &err)) < 0 || (r = daemon_start(d, &err)) < 0) {
+		log_error("%s", err ? err : strerror(-r));
+		if (d)
+			daemon_stop(d);
+		goto out;
+	}
+	int sig = 0;
+	sigwait(&stop, &sig);
+	log_info("received %s: shutting down; running VMs keep running",
+		 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	daemon_stop(d);
+	ret = 0;
+out:
+	daemon_free(d);
+	if (engine)
+		engine_free(engine);
+	free(err);
+	free(cfg);
+	return ret;
+}

@@ -1,0 +1,511 @@
+/* store: SQLite persistence with versioned migrations (see store.h). */
+#include "daemon/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+
+struct store {
+	sqlite3 *db;
+	pthread_mutex_t lock;
+};
+
+/* Migration N (1-based) turns schema N-1 into schema N. Append only: a
+ * released migration is never edited, because databases in the field have
+ * already run it. */
+static const char *const store_migrations[] = {
+	/* 1: VMs (with their boot definition), images, tasks, settings */
+	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE vms ("
+	" name TEXT PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, state TEXT NOT NULL,"
+	" vcpus INTEGER NOT NULL, memory_mib INTEGER NOT NULL, description TEXT NOT NULL,"
+	" autostart INTEGER NOT NULL, restart_policy TEXT NOT NULL, firmware TEXT NOT NULL,"
+	" kernel TEXT NOT NULL, initrd TEXT NOT NULL, cmdline TEXT NOT NULL,"
+	" pid INTEGER, crash_reason TEXT, task TEXT,"
+	" created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+	"CREATE TABLE images ("
+	" name TEXT PRIMARY KEY, format TEXT NOT NULL, source_format TEXT NOT NULL,"
+	" size_bytes INTEGER NOT NULL, virtual_size_bytes INTEGER NOT NULL, sha256 TEXT NOT NULL,"
+	" source_path TEXT NOT NULL, path TEXT NOT NULL, state TEXT NOT NULL, task TEXT,"
+	" created_at TEXT NOT NULL);"
+	"CREATE TABLE tasks ("
+	" id TEXT PRIMARY KEY, kind TEXT NOT NULL, target TEXT NOT NULL, state TEXT NOT NULL,"
+	" progress INTEGER NOT NULL, message TEXT NOT NULL, error TEXT,"
+	" created_at TEXT NOT NULL, finished_at TEXT);",
+	/* 2: disks get their own table so "which VM uses image X" is one
+	 * indexed query (image delete must be refused while in use). */
+	"CREATE TABLE disks ("
+	" vm TEXT NOT NULL REFERENCES vms(name) ON DELETE CASCADE, idx INTEGER NOT NULL,"
+	" image TEXT, clone TEXT NOT NULL, size_gib INTEGER NOT NULL, size_bytes INTEGER NOT NULL,"
+	" format TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (vm, idx));"
+	"CREATE INDEX disks_image ON disks(image);",
+};
+
+int store_schema_latest(void)
+{
+	return (int)ARRAY_SIZE(store_migrations);
+}
+
+static int store_exec(struct store *st, const char *sql, char err[STORE_ERR_MAX])
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		if (err)
+			snprintf(err, STORE_ERR_MAX, "database error: %s", msg ? msg : "unknown");
+		else
+			log_error("store: %s", msg ? msg : "unknown error");
+		sqlite3_free(msg);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int store_user_version(struct store *st)
+{
+	sqlite3_stmt *s;
+	int v = -1;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static int store_migrate(struct store *st, const char *path, int target, char err[STORE_ERR_MAX])
+{
+	int cur = store_user_version(st);
+	if (cur < 0) {
+		snprintf(err, STORE_ERR_MAX, "database %s cannot be read: %s", path,
+			 sqlite3_errmsg(st->db));
+		return -EIO;
+	}
+	if (cur > store_schema_latest()) {
+		snprintf(err, STORE_ERR_MAX,
+			 "database %s has schema version %d but this vesseld only knows versions up "
+			 "to %d; run a newer vesseld or restore a backup of the database",
+			 path, cur, store_schema_latest());
+		return -EPROTO;
+	}
+	for (int v = cur; v < target; v++) {
+		char sql[64];
+		int r;
+		/* Each step and its version bump commit together, so a crash
+		 * mid-upgrade leaves the previous version intact. */
+		if ((r = store_exec(st, "BEGIN IMMEDIATE", err)) < 0)
+			return r;
+		if ((r = store_exec(st, store_migrations[v], err)) < 0) {
+			store_exec(st, "ROLLBACK", NULL);
+			return r;
+		}
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if ((r = store_exec(st, sql, err)) < 0 || (r = store_exec(st, "COMMIT", err)) < 0) {
+			store_exec(st, "ROLLBACK", NULL);
+			return r;
+		}
+		if (cur > 0)
+			log_info("store: upgraded %s to schema version %d", path, v + 1);
+	}
+	return 0;
+}
+
+int store_open_version(const char *path, int version, struct store **out,
+		       char err[STORE_ERR_MAX])
+{
+	int r;
+	struct store *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	pthread_mutex_init(&st->lock, NULL);
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+						 SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, STORE_ERR_MAX, "cannot open database %s: %s; check the data directory",
+			 path, st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		r = -EIO;
+		goto out;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	/* WAL: readers never block the writer; synchronous=NORMAL is durable
+	 * across application crashes, which is what a daemon needs. */
+	if ((r = store_exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+				"PRAGMA foreign_keys=ON;", err)) < 0)
+		goto out;
+	if ((r = store_migrate(st, path, version, err)) < 0)
+		goto out;
+	*out = st;
+	return 0;
+out:
+	store_free(st);
+	return r;
+}
+
+int store_open(const char *path, struct store **out, char err[STORE_ERR_MAX])
+{
+	return store_open_version(path, store_schema_latest(), out, err);
+}
+
+void store_free(struct store *st)
+{
+	if (!st)
+		return;
+	if (st->db)
+		sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+int store_schema_version(struct store *st)
+{
+	pthread_mutex_lock(&st->lock);
+	int v = store_user_version(st);
+	pthread_mutex_unlock(&st->lock);
+	return v;
+}
+
+/* Prepare, bind with a tiny format ('t' text, 'i' int64, 'n' null-if-empty
+ * text) and step to completion. */
+static int store_run(struct store *st, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *s = NULL;
+	int r = 0;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		log_error("store: cannot prepare statement: %s", sqlite3_errmsg(st->db));
+		return -EIO;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	for (int i = 0; fmt[i]; i++) {
+		if (fmt[i] == 'i') {
+			sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
+		} else {
+			const char *v = va_arg(ap, const char *);
+			if (fmt[i] == 'n' && (!v || !*v))
+				sqlite3_bind_null(s, i + 1);
+			else
+				sqlite3_bind_text(s, i + 1, v ? v : "", -1, SQLITE_TRANSIENT);
+		}
+	}
+	va_end(ap);
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		log_error("store: write failed: %s", sqlite3_errmsg(st->db));
+		r = -EIO;
+	}
+	sqlite3_finalize(s);
+	return r;
+}
+
+static void store_col_text(sqlite3_stmt *s, int col, char *dst, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+int store_vm_put(struct store *st, const struct vm_record *vm)
+{
+	int r;
+	pthread_mutex_lock(&st->lock);
+	if ((r = store_exec(st, "BEGIN IMMEDIATE", NULL)) < 0)
+		goto out;
+	r = store_run(st,
+		      "INSERT OR REPLACE INTO vms (name, uuid, state, vcpus, memory_mib, description,"
+		      " autostart, restart_policy, firmware, kernel, initrd, cmdline, pid,"
+		      " crash_reason, task, created_at, updated_at)"
+		      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		      "tttiititttttinntt", vm->name, vm->uuid, model_vm_state_name(vm->state),
+		      (int64_t)vm->vcpus, (int64_t)vm->memory_mib, vm->description,
+		      (int64_t)vm->autostart, model_restart_policy_name(vm->restart_policy),
+		      model_firmware_name(vm->firmware), vm->kernel, vm->initrd, vm->cmdline,
+		      (int64_t)vm->pid, vm->crash_reason, vm->task, vm->created_at, vm->updated_at);
+	if (r == 0)
+		r = store_run(st, "DELETE FROM disks WHERE vm = ?", "t", vm->name);
+	for (unsigned i = 0; r == 0 && i < vm->nr_disks; i++) {
+		const struct vm_disk *d = &vm->disks[i];
+		r = store_run(st,
+			      "INSERT INTO disks (vm, idx, image, clone, size_gib, size_bytes, format,"
+			      " path) VALUES (?,?,?,?,?,?,?,?)",
+			      "tintiitt", vm->name, (int64_t)d->index, d->image,
+			      model_clone_name(d->clone), (int64_t)d->size_gib,
+			      (int64_t)d->size_bytes, d->format, d->path);
+	}
+	if (r == 0)
+		r = store_exec(st, "COMMIT", NULL);
+	if (r < 0)
+		store_exec(st, "ROLLBACK", NULL);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_vm_delete(struct store *st, const char *name)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = store_run(st, "DELETE FROM vms WHERE name = ?", "t", name);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+static int store_vm_load_disks(struct store *st, struct vm_record *vm)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT idx, image, clone, size_gib, size_bytes, format, path FROM disks"
+			       " WHERE vm = ? ORDER BY idx",
+			       -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(s, 1, vm->name, -1, SQLITE_TRANSIENT);
+	vm->nr_disks = 0;
+	while (sqlite3_step(s) == SQLITE_ROW && vm->nr_disks < MODEL_MAX_DISKS) {
+		struct vm_disk *d = &vm->disks[vm->nr_disks++];
+		char clone[16];
+		d->index = (unsigned)sqlite3_column_int(s, 0);
+		store_col_text(s, 1, d->image, sizeof(d->image));
+		store_col_text(s, 2, clone, sizeof(clone));
+		if (model_clone_parse(clone, &d->clone) < 0)
+			d->clone = DISK_CLONE_NONE;
+		d->size_gib = (uint64_t)sqlite3_column_int64(s, 3);
+		d->size_bytes = (uint64_t)sqlite3_column_int64(s, 4);
+		store_col_text(s, 5, d->format, sizeof(d->format));
+		store_col_text(s, 6, d->path, sizeof(d->path));
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+int store_vm_list(struct store *st, struct vm_record **out, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	struct vm_record *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int r = 0;
+	bool has_disks = store_user_version(st) >= 2;
+
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT name, uuid, state, vcpus, memory_mib, description, autostart,"
+			       " restart_policy, firmware, kernel, initrd, cmdline, pid, crash_reason,"
+			       " task, created_at, updated_at FROM vms ORDER BY name",
+			       -1, &s, NULL) != SQLITE_OK) {
+		r = -EIO;
+		goto out;
+	}
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct vm_record *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				r = -ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		struct vm_record *vm = &v[cnt++];
+		char buf[32];
+		memset(vm, 0, sizeof(*vm));
+		store_col_text(s, 0, vm->name, sizeof(vm->name));
+		store_col_text(s, 1, vm->uuid, sizeof(vm->uuid));
+		store_col_text(s, 2, buf, sizeof(buf));
+		if (model_vm_state_parse(buf, &vm->state) < 0)
+			vm->state = VM_STATE_STOPPED;
+		vm->vcpus = (unsigned)sqlite3_column_int(s, 3);
+		vm->memory_mib = (uint64_t)sqlite3_column_int64(s, 4);
+		store_col_text(s, 5, vm->description, sizeof(vm->description));
+		vm->autostart = sqlite3_column_int(s, 6) != 0;
+		store_col_text(s, 7, buf, sizeof(buf));
+		model_restart_policy_parse(buf, &vm->restart_policy);
+		store_col_text(s, 8, buf, sizeof(buf));
+		model_firmware_parse(buf, &vm->firmware);
+		store_col_text(s, 9, vm->kernel, sizeof(vm->kernel));
+		store_col_text(s, 10, vm->initrd, sizeof(vm->initrd));
+		store_col_text(s, 11, vm->cmdline, sizeof(vm->cmdline));
+		vm->pid = (pid_t)sqlite3_column_int(s, 12);
+		store_col_text(s, 13, vm->crash_reason, sizeof(vm->crash_reason));
+		store_col_text(s, 14, vm->task, sizeof(vm->task));
+		store_col_text(s, 15, vm->created_at, sizeof(vm->created_at));
+		store_col_text(s, 16, vm->updated_at, sizeof(vm->updated_at));
+	}
+	for (size_t i = 0; has_disks && i < cnt; i++)
+		if ((r = store_vm_load_disks(st, &v[i])) < 0)
+			goto out;
+	*out = v;
+	*n = cnt;
+	v = NULL;
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	free(v);
+	return r;
+}
+
+int store_image_put(struct store *st, const struct image_record *img)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = store_run(st,
+			  "INSERT OR REPLACE INTO images (name, format, source_format, size_bytes,"
+			  " virtual_size_bytes, sha256, source_path, path, state, task, created_at)"
+			  " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+			  "tttiittttnt", img->name, img->format, img->source_format,
+			  (int64_t)img->size_bytes, (int64_t)img->virtual_size_bytes, img->sha256,
+			  img->source_path, img->path, model_image_state_name(img->state), img->task,
+			  img->created_at);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_image_delete(struct store *st, const char *name)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = store_run(st, "DELETE FROM images WHERE name = ?", "t", name);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_image_list(struct store *st, struct image_record **out, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	struct image_record *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int r = 0;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT name, format, source_format, size_bytes, virtual_size_bytes,"
+			       " sha256, source_path, path, state, task, created_at FROM images"
+			       " ORDER BY name",
+			       -1, &s, NULL) != SQLITE_OK) {
+		r = -EIO;
+		goto out;
+	}
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct image_record *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				r = -ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		struct image_record *img = &v[cnt++];
+		char buf[32];
+		memset(img, 0, sizeof(*img));
+		store_col_text(s, 0, img->name, sizeof(img->name));
+		store_col_text(s, 1, img->format, sizeof(img->format));
+		store_col_text(s, 2, img->source_format, sizeof(img->source_format));
+		img->size_bytes = (uint64_t)sqlite3_column_int64(s, 3);
+		img->virtual_size_bytes = (uint64_t)sqlite3_column_int64(s, 4);
+		store_col_text(s, 5, img->sha256, sizeof(img->sha256));
+		store_col_text(s, 6, img->source_path, sizeof(img->source_path));
+		store_col_text(s, 7, img->path, sizeof(img->path));
+		store_col_text(s, 8, buf, sizeof(buf));
+		model_image_state_parse(buf, &img->state);
+		store_col_text(s, 9, img->task, sizeof(img->task));
+		store_col_text(s, 10, img->created_at, sizeof(img->created_at));
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	free(v);
+	return r;
+}
+
+int store_task_put(struct store *st, const struct task_record *t)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = store_run(st,
+			  "INSERT OR REPLACE INTO tasks (id, kind, target, state, progress, message,"
+			  " error, created_at, finished_at) VALUES (?,?,?,?,?,?,?,?,?)",
+			  "ttttitntn", t->id, model_task_kind_name(t->kind), t->target,
+			  model_task_state_name(t->state), (int64_t)t->progress, t->message, t->error,
+			  t->created_at, t->finished_at);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_task_list(struct store *st, struct task_record **out, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	struct task_record *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int r = 0;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT id, kind, target, state, progress, message, error, created_at,"
+			       " finished_at FROM tasks ORDER BY created_at DESC, rowid DESC",
+			       -1, &s, NULL) != SQLITE_OK) {
+		r = -EIO;
+		goto out;
+	}
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct task_record *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				r = -ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		struct task_record *t = &v[cnt++];
+		char buf[32];
+		memset(t, 0, sizeof(*t));
+		store_col_text(s, 0, t->id, sizeof(t->id));
+		store_col_text(s, 1, buf, sizeof(buf));
+		model_task_kind_parse(buf, &t->kind);
+		store_col_text(s, 2, t->target, sizeof(t->target));
+		store_col_text(s, 3, buf, sizeof(buf));
+		model_task_state_parse(buf, &t->state);
+		t->progress = sqlite3_column_int(s, 4);
+		store_col_text(s, 5, t->message, sizeof(t->message));
+		store_col_text(s, 6, t->error, sizeof(t->error));
+		store_col_text(s, 7, t->created_at, sizeof(t->created_at));
+		store_col_text(s, 8, t->finished_at, sizeof(t->finished_at));
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	free(v);
+	return r;
+}
+
+int store_setting_get(struct store *st, const char *key, char **value)
+{
+	sqlite3_stmt *s = NULL;
+	int r = -ENOENT;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT value FROM settings WHERE key = ?", -1, &s, NULL) !=
+	    SQLITE_OK) {
+		r = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*value = strdup((const char *)sqlite3_column_text(s, 0));
+		r = *value ? 0 : -ENOMEM;
+	}
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_setting_put(struct store *st, const char *key, const char *value)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = store_run(st, "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", "tt",
+			  key, value);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}

@@ -1,0 +1,17 @@
+/* fake_engine: engine test double for the daemon API tests (see .c). */
+#ifndef VESSEL_TESTS_FAKE_ENGINE_H
+#define VESSEL_TESTS_FAKE_ENGINE_H
+
+#include <stdbool.h>
+
+#include "daemon/engine/engine.h"
+
+/* VMs whose name starts with "fail" refuse to start with a QEMU-like error. */
+struct engine *fake_engine(void);
+/* Make a running fake VM's monitor "die" (a CRASHED event). */
+int fake_engine_crash(const char *name);
+/* false: the guest ignores the ACPI power button (stop must force). */
+extern bool fake_honour_powerdown;
+extern unsigned fake_starts;
+
+#endif
