@@ -21,6 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "daemon/metrics.h"
 #include "lib/util.h"
 
 /* Oversize bodies up to this size are read and dropped before the 413. */
@@ -64,6 +65,7 @@ const struct http_route http_routes[] = {
 	{"DELETE", "/api/v1/images/{name}", images_delete, true},
 	{"GET", "/api/v1/tasks", tasks_list, false},
 	{"GET", "/api/v1/tasks/{id}", tasks_get, false},
+	{"GET", "/metrics", metrics_get, false},
 };
 const size_t http_nr_routes = ARRAY_SIZE(http_routes);
 
@@ -188,6 +190,7 @@ static enum MHD_Result http_queue(struct http_req *req)
 	}
 	for (unsigned i = 0; i < req->nr_hdrs; i++)
 		MHD_add_response_header(resp, req->hdr_name[i], req->hdr_value[i]);
+	metrics_request_count(req->method, req->status);
 	enum MHD_Result r = MHD_queue_response(req->conn, req->status, resp);
 	MHD_destroy_response(resp);
 	req->custom = NULL;

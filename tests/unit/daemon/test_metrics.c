@@ -1,0 +1,534 @@
+/* Unit tests for GET /metrics (src/daemon/metrics.c): the /proc parsers on
+ * fixture text (including malformed and truncated files), reading this
+ * process's own /proc entries, label-value escaping, the renderer against a
+ * golden exposition text, and the handler end to end on a real daemon with
+ * the engine test double (Unix socket, TCP with and without the token,
+ * a VM created and started, request counters). */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "daemon/metrics.h"
+#include "fake_engine.h"
+#include "harness.h"
+
+static const char meminfo_fixture[] =
+	"MemTotal:       24683620 kB\n"
+	"MemFree:        20112028 kB\n"
+	"MemAvailable:   22275960 kB\n"
+	"Buffers:          123456 kB\n"
+	"HugePages_Total:       0\n"
+	"Hugepagesize:       2048 kB\n";
+
+TEST(parse_meminfo)
+{
+	uint64_t t = 0, a = 0;
+	CHECK_EQ_INT(metrics_parse_meminfo(meminfo_fixture, &t, &a), 0);
+	CHECK(t == 24683620ull * 1024);
+	CHECK(a == 22275960ull * 1024);
+	/* MemAvailable missing (kernels before 3.14): refused, not guessed */
+	CHECK_EQ_INT(metrics_parse_meminfo("MemTotal: 1000 kB\nMemFree: 10 kB\n", &t, &a), -EINVAL);
+	/* a key that only starts like the one asked for does not match */
+	CHECK_EQ_INT(metrics_parse_meminfo("MemTotalX: 5 kB\nMemAvailable: 1 kB\n", &t, &a), -EINVAL);
+	CHECK_EQ_INT(metrics_parse_meminfo("MemTotal: abc kB\nMemAvailable: 1 kB\n", &t, &a), -EINVAL);
+	CHECK_EQ_INT(metrics_parse_meminfo("", &t, &a), -EINVAL);
+	/* available larger than total is a corrupt read */
+	CHECK_EQ_INT(metrics_parse_meminfo("MemTotal: 1 kB\nMemAvailable: 2 kB\n", &t, &a), -EINVAL);
+	CHECK_EQ_INT(metrics_parse_meminfo("MemTotal: 99999999999999999999 kB\nMemAvailable: 2 kB\n",
+					   &t, &a), -EINVAL);
+}
+
+TEST(parse_loadavg)
+{
+	double l = -1;
+	CHECK_EQ_INT(metrics_parse_loadavg("0.52 0.58 0.59 1/467 12345\n", &l), 0);
+	CHECK(l > 0.519 && l < 0.521);
+	CHECK_EQ_INT(metrics_parse_loadavg("11.00 1 1 1/1 1", &l), 0);
+	CHECK(l == 11.0);
+	CHECK_EQ_INT(metrics_parse_loadavg("", &l), -EINVAL);
+	CHECK_EQ_INT(metrics_parse_loadavg("x 1 1", &l), -EINVAL);
+	CHECK_EQ_INT(metrics_parse_loadavg("-1.0 1 1", &l), -EINVAL);
+	CHECK_EQ_INT(metrics_parse_loadavg("1.0x 1 1", &l), -EINVAL);
+}
+
+TEST(parse_stat)
+{
+	uint64_t u = 0, s = 0;
+	/* fields: pid (comm) state ppid pgrp session tty tpgid flags minflt
+	 * cminflt majflt cmajflt utime stime ... */
+	const char *plain = "4242 (qemu-system-x86) S 1 4242 4242 0 -1 4194560 3000 0 12 0 "
+			    "1234 567 0 0 20 0 3 0 100 2000000000 30000 18446744073709551615\n";
+	CHECK_EQ_INT(metrics_parse_stat(plain, &u, &s), 0);
+	CHECK_EQ_INT(u, 1234);
+	CHECK_EQ_INT(s, 567);
+	/* a command name with spaces and ") " inside must not shift fields */
+	const char *evil = "7 (a) b ) c 9 9) R 1 7 7 0 -1 0 0 0 0 0 77 88 0 0 20 0 1 0 5 0 0\n";
+	CHECK_EQ_INT(metrics_parse_stat(evil, &u, &s), 0);
+	CHECK_EQ_INT(u, 77);
+	CHECK_EQ_INT(s, 88);
+	/* truncated before stime */
+	CHECK_EQ_INT(metrics_parse_stat("1 (x) S 1 1 1 0 -1 0 0 0 0 0 5", &u, &s), -EINVAL);
+	CHECK_EQ_INT(metrics_parse_stat("1 x S 1 1 1 0 -1 0 0 0 0 0 5 6 0", &u, &s), -EINVAL);
+	CHECK_EQ_INT(metrics_parse_stat("1 (x) S 1 1 1 0 -1 0 0 0 0 0 -5 6 0", &u, &s), -EINVAL);
+	CHECK_EQ_INT(metrics_parse_stat("1 (x) S 1 1 1 0 -1 0 0 0 0 0 5z 6 0", &u, &s), -EINVAL);
+	CHECK_EQ_INT(metrics_parse_stat("", &u, &s), -EINVAL);
+}
+
+TEST(parse_statm)
+{
+	uint64_t r = 0;
+	CHECK_EQ_INT(metrics_parse_statm("1013412 80123 4567 1234 0 90000 0\n", &r), 0);
+	CHECK_EQ_INT(r, 80123);
+	CHECK_EQ_INT(metrics_parse_statm("5 6", &r), 0);
+	CHECK_EQ_INT(r, 6);
+	CHECK_EQ_INT(metrics_parse_statm("1013412\n", &r), -EINVAL);
+	CHECK_EQ_INT(metrics_parse_statm("1013412 x 1\n", &r), -EINVAL);
+	CHECK_EQ_INT(metrics_parse_statm("", &r), -EINVAL);
+}
+
+TEST(parse_io)
+{
+	uint64_t r = 0, w = 0;
+	const char *io = "rchar: 323934931\nwchar: 323929600\nsyscr: 632687\nsyscw: 632675\n"
+			 "read_bytes: 1081344\nwrite_bytes: 4096\ncancelled_write_bytes: 12288\n";
+	CHECK_EQ_INT(metrics_parse_io(io, &r, &w), 0);
+	CHECK_EQ_INT(r, 1081344);
+	CHECK_EQ_INT(w, 4096);
+	/* cancelled_write_bytes must not be taken for write_bytes */
+	CHECK_EQ_INT(metrics_parse_io("read_bytes: 1\ncancelled_write_bytes: 9\n", &r, &w), -EINVAL);
+	CHECK_EQ_INT(metrics_parse_io("rchar: 1\n", &r, &w), -EINVAL);
+}
+
+/* stime of this process in ticks; with utime_plus set, returns utime +
+ * stime instead. Parsed here independently of metrics_parse_stat(). */
+static uint64_t self_ticks(volatile uint64_t *utime_plus)
+{
+	char buf[4096] = "";
+	FILE *f = fopen("/proc/self/stat", "r");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	char *p = strrchr(buf, ')');
+	unsigned long long ut = 0, st = 0;
+	if (!p || sscanf(p + 2, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &ut, &st) != 2)
+		return 0;
+	return utime_plus ? ut + st : st;
+}
+
+TEST(proc_read_self)
+{
+	/* burn CPU until the kernel has charged us a few ticks (100 Hz), so
+	 * utime+stime is above zero */
+	volatile uint64_t x = 0;
+	while (clock() < CLOCKS_PER_SEC / 20)
+		for (uint64_t i = 0; i < 100000; i++)
+			x += i;
+	/* and some system time too (a few ticks), so a reading that dropped
+	 * stime would fall below what /proc said just before */
+	while (self_ticks(NULL) < 3)
+		for (int i = 0; i < 1000; i++)
+			close(open("/proc/self/stat", O_RDONLY));
+	double tck = (double)sysconf(_SC_CLK_TCK);
+	double before = (double)self_ticks(&x) / tck;
+	struct metrics_proc p;
+	CHECK_EQ_INT(metrics_proc_read(getpid(), &p), 0);
+	double after = (double)self_ticks(&x) / tck;
+	CHECK(p.have_cpu && p.cpu_seconds > 0);
+	CHECK(p.cpu_seconds >= before - 1e-9 && p.cpu_seconds <= after + 1e-9);
+	CHECK(p.have_rss && p.rss_bytes > 1024 * 1024);
+	CHECK(p.have_io); /* our own /proc/self/io is always readable */
+	/* above the kernel's PID_MAX_LIMIT (4194304): never a process */
+	CHECK_EQ_INT(metrics_proc_read(99999999, &p), -ESRCH);
+	CHECK(!p.have_cpu && !p.have_rss && !p.have_io);
+	CHECK_EQ_INT(metrics_proc_read(0, &p), -ESRCH);
+}
+
+static char *label(const char *s)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	metrics_label_value_write(f, s);
+	fclose(f);
+	return buf;
+}
+
+TEST(label_escaping)
+{
+	char *l = label("a\\b\"c\nd");
+	CHECK_STR(l, "\"a\\\\b\\\"c\\nd\"");
+	free(l);
+	l = label("");
+	CHECK_STR(l, "\"\"");
+	free(l);
+	l = label("web-1");
+	CHECK_STR(l, "\"web-1\"");
+	free(l);
+}
+
+TEST(methods)
+{
+	CHECK_EQ_INT(metrics_method_of("GET"), METRICS_METHOD_GET);
+	CHECK_EQ_INT(metrics_method_of("DELETE"), METRICS_METHOD_DELETE);
+	CHECK_EQ_INT(metrics_method_of("get"), METRICS_METHOD_OTHER);
+	CHECK_EQ_INT(metrics_method_of("BREW"), METRICS_METHOD_OTHER);
+	CHECK_EQ_INT(metrics_method_of(NULL), METRICS_METHOD_OTHER);
+	CHECK_STR(metrics_method_name(METRICS_METHOD_OTHER), "other");
+	CHECK_STR(metrics_method_name(METRICS_METHOD_PATCH), "PATCH");
+}
+
+/* Every sample line belongs to the family of the last # TYPE line (after
+ * a # HELP of the same name), and each family is declared once. Returns
+ * the number of problems, printed. */
+static int exposition_check(const char *text)
+{
+	int bad = 0;
+	char family[128] = "", help[128] = "";
+	char seen[64][128];
+	size_t nr_seen = 0;
+	const char *p = text;
+	while (*p) {
+		const char *e = strchr(p, '\n');
+		if (!e) {
+			fprintf(stderr, "  last line has no newline\n");
+			return bad + 1;
+		}
+		char line[1024];
+		snprintf(line, sizeof(line), "%.*s", (int)(e - p), p);
+		p = e + 1;
+		char name[128], type[32];
+		if (sscanf(line, "# HELP %127s", name) == 1) {
+			snprintf(help, sizeof(help), "%s", name);
+		} else if (sscanf(line, "# TYPE %127s %31s", name, type) == 2) {
+			if (strcmp(name, help) != 0 ||
+			    (strcmp(type, "gauge") != 0 && strcmp(type, "counter") != 0)) {
+				fprintf(stderr, "  bad TYPE line: %s\n", line);
+				bad++;
+			}
+			for (size_t i = 0; i < nr_seen; i++)
+				if (strcmp(seen[i], name) == 0) {
+					fprintf(stderr, "  family declared twice: %s\n", name);
+					bad++;
+				}
+			if (nr_seen < 64)
+				snprintf(seen[nr_seen++], sizeof(seen[0]), "%s", name);
+			snprintf(family, sizeof(family), "%s", name);
+		} else {
+			size_t n = strcspn(line, "{ ");
+			if (strlen(family) != n || strncmp(line, family, n) != 0) {
+				fprintf(stderr, "  sample outside its family (%s): %s\n", family, line);
+				bad++;
+			}
+		}
+	}
+	return bad;
+}
+
+static const char golden[] =
+	"# HELP vessel_info vesseld version and the acceleration VMs run with; always 1.\n"
+	"# TYPE vessel_info gauge\n"
+	"vessel_info{version=\"0.1.0\",accel=\"tcg\"} 1\n"
+	"# HELP vessel_host_cpus Online CPUs of the host.\n"
+	"# TYPE vessel_host_cpus gauge\n"
+	"vessel_host_cpus 2\n"
+	"# HELP vessel_host_memory_bytes Host memory (MemTotal).\n"
+	"# TYPE vessel_host_memory_bytes gauge\n"
+	"vessel_host_memory_bytes 25276026880\n"
+	"# HELP vessel_host_memory_available_bytes Host memory available for new work without swapping (MemAvailable).\n"
+	"# TYPE vessel_host_memory_available_bytes gauge\n"
+	"vessel_host_memory_available_bytes 1048576\n"
+	"# HELP vessel_host_load1 Host load average over 1 minute.\n"
+	"# TYPE vessel_host_load1 gauge\n"
+	"vessel_host_load1 1.23\n"
+	"# HELP vessel_vm_state Current state of each VM (one series per VM, value 1).\n"
+	"# TYPE vessel_vm_state gauge\n"
+	"vessel_vm_state{name=\"db\",state=\"running\"} 1\n"
+	"vessel_vm_state{name=\"q\\\"\\\\\\n\",state=\"stopped\"} 1\n"
+	"# HELP vessel_vm_vcpus Virtual CPUs of each VM.\n"
+	"# TYPE vessel_vm_vcpus gauge\n"
+	"vessel_vm_vcpus{name=\"db\"} 4\n"
+	"vessel_vm_vcpus{name=\"q\\\"\\\\\\n\"} 1\n"
+	"# HELP vessel_vm_memory_bytes Memory size of each VM.\n"
+	"# TYPE vessel_vm_memory_bytes gauge\n"
+	"vessel_vm_memory_bytes{name=\"db\"} 2147483648\n"
+	"vessel_vm_memory_bytes{name=\"q\\\"\\\\\\n\"} 536870912\n"
+	"# HELP vessel_vm_cpu_seconds_total CPU time (user + system) of the VM's monitor process since it started.\n"
+	"# TYPE vessel_vm_cpu_seconds_total counter\n"
+	"vessel_vm_cpu_seconds_total{name=\"db\"} 12.5\n"
+	"# HELP vessel_vm_rss_bytes Resident memory of the VM's monitor process.\n"
+	"# TYPE vessel_vm_rss_bytes gauge\n"
+	"vessel_vm_rss_bytes{name=\"db\"} 409600\n"
+	"# HELP vessel_vm_disk_read_bytes_total Bytes the VM's monitor process read from storage (page cache hits excluded).\n"
+	"# TYPE vessel_vm_disk_read_bytes_total counter\n"
+	"# HELP vessel_vm_disk_write_bytes_total Bytes the VM's monitor process caused to be written to storage.\n"
+	"# TYPE vessel_vm_disk_write_bytes_total counter\n"
+	"# HELP vessel_api_requests_total API requests answered, by method and HTTP status code.\n"
+	"# TYPE vessel_api_requests_total counter\n"
+	"vessel_api_requests_total{method=\"GET\",code=\"200\"} 7\n"
+	"vessel_api_requests_total{method=\"GET\",code=\"404\"} 1\n"
+	"vessel_api_requests_total{method=\"other\",code=\"405\"} 2\n"
+	"# HELP vessel_tasks Tasks vesseld remembers, by state.\n"
+	"# TYPE vessel_tasks gauge\n"
+	"vessel_tasks{state=\"running\"} 1\n"
+	"vessel_tasks{state=\"succeeded\"} 3\n"
+	"vessel_tasks{state=\"failed\"} 0\n"
+	"# HELP vessel_images Images in the image store (any state).\n"
+	"# TYPE vessel_images gauge\n"
+	"vessel_images 5\n";
+
+TEST(render_golden)
+{
+	struct metrics_vm vms[2] = {
+		{.name = "db", .state = VM_STATE_RUNNING, .vcpus = 4, .memory_bytes = 2ull << 30,
+		 .pid = 1234,
+		 /* io unreadable: those series are left out, not reported as 0 */
+		 .proc = {.have_cpu = true, .have_rss = true, .cpu_seconds = 12.5,
+			  .rss_bytes = 409600}},
+		{.name = "q\"\\\n", .state = VM_STATE_STOPPED, .vcpus = 1,
+		 .memory_bytes = 512ull << 20,
+		 /* a stopped VM never shows process figures, whatever is left */
+		 .proc = {.have_cpu = true, .cpu_seconds = 99}},
+	};
+	uint64_t *req = calloc(METRICS_METHOD_COUNT * METRICS_NR_CODES, sizeof(*req));
+	req[METRICS_METHOD_GET * METRICS_NR_CODES + 100] = 7;
+	req[METRICS_METHOD_GET * METRICS_NR_CODES + 304] = 1;
+	req[METRICS_METHOD_OTHER * METRICS_NR_CODES + 305] = 2;
+	struct metrics_snapshot s = {
+		.version = "0.1.0", .accel = "tcg", .cpus = 2, .have_meminfo = true,
+		.have_load = true, .memory_bytes = 25276026880ull,
+		.memory_available_bytes = 1048576, .load1 = 1.23, .vms = vms, .nr_vms = 2,
+		.tasks = {1, 3, 0}, .images = 5, .requests = req,
+	};
+	char *out = NULL;
+	size_t len = 0;
+	CHECK_EQ_INT(metrics_render(&s, &out, &len), 0);
+	CHECK_STR(out, golden);
+	CHECK_EQ_INT(len, strlen(golden));
+	CHECK_EQ_INT(exposition_check(out), 0);
+	free(out);
+	/* without /proc figures and counters: families still declared */
+	s.have_meminfo = s.have_load = false;
+	s.nr_vms = 0;
+	s.requests = NULL;
+	CHECK_EQ_INT(metrics_render(&s, &out, &len), 0);
+	CHECK(out && strstr(out, "# TYPE vessel_host_load1 gauge\n") != NULL);
+	CHECK(out && strstr(out, "\nvessel_host_load1 ") == NULL);
+	CHECK(out && strstr(out, "vessel_api_requests_total{") == NULL);
+	CHECK_EQ_INT(exposition_check(out), 0);
+	free(out);
+	free(req);
+}
+
+/* ------------------------------------------------------------ end to end */
+
+static struct daemon *d;
+static struct daemon_config cfg;
+static char dir[PATH_MAX];
+static char sock[PATH_MAX + 16];
+static int tcp_port;
+
+struct resp {
+	long status;
+	char *body;
+	size_t len;
+	char content_type[128];
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *cls)
+{
+	struct resp *r = cls;
+	char *nb = realloc(r->body, r->len + sz * n + 1);
+	if (!nb)
+		return 0;
+	memcpy(nb + r->len, p, sz * n);
+	r->body = nb;
+	r->len += sz * n;
+	r->body[r->len] = '\0';
+	return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *cls)
+{
+	struct resp *r = cls;
+	if (strncasecmp(p, "Content-Type: ", 14) == 0) {
+		snprintf(r->content_type, sizeof(r->content_type), "%s", p + 14);
+		r->content_type[strcspn(r->content_type, "\r\n")] = '\0';
+	}
+	return sz * n;
+}
+
+static struct resp request(const char *method, const char *path, const char *body, bool via_tcp,
+			   const char *token)
+{
+	struct resp r = {0};
+	CURL *c = curl_easy_init();
+	char url[512];
+	struct curl_slist *h = NULL;
+	if (via_tcp) {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", tcp_port, path);
+	} else {
+		snprintf(url, sizeof(url), "http://localhost%s", path);
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+	}
+	if (token) {
+		char a[256];
+		snprintf(a, sizeof(a), "Authorization: Bearer %s", token);
+		h = curl_slist_append(h, a);
+	}
+	h = curl_slist_append(h, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (body)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return r;
+}
+
+/* The value of the sample line that starts with `series ` (name and
+ * labels exactly as rendered); -1 when absent. */
+static double sample(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, series, n) == 0 && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+	return -1;
+}
+
+static struct resp scrape(void)
+{
+	struct resp r = request("GET", "/metrics", NULL, false, NULL);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_STR(r.content_type, METRICS_CONTENT_TYPE);
+	CHECK(r.body != NULL);
+	if (!r.body)
+		r.body = strdup("");
+	CHECK_EQ_INT(exposition_check(r.body), 0);
+	return r;
+}
+
+TEST(daemon_setup)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	snprintf(dir, sizeof(dir), "/tmp/vessel-test-metrics-XXXXXX");
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
+	snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%.200s/data", dir);
+	snprintf(cfg.socket_path, sizeof(cfg.socket_path), "%.200s", sock);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	tcp_port = ntohs(sa.sin_port);
+	close(fd);
+	snprintf(cfg.listen, sizeof(cfg.listen), "127.0.0.1:%d", tcp_port);
+	cfg.http_threads = 2;
+	char *err = NULL;
+	CHECK_EQ_INT(daemon_new(&cfg, fake_engine(), &d, &err), 0);
+	if (err)
+		fprintf(stderr, "  %s\n", err);
+	CHECK_EQ_INT(daemon_start(d, &err), 0);
+	if (err)
+		fprintf(stderr, "  %s\n", err);
+	free(err);
+}
+
+TEST(daemon_scrape_auth)
+{
+	if (!d)
+		SKIP("no daemon");
+	struct resp r = request("GET", "/metrics", NULL, true, NULL);
+	CHECK_EQ_INT(r.status, 401);
+	CHECK(r.body && strstr(r.body, "\"unauthorized\"") != NULL);
+	free(r.body);
+	r = request("GET", "/metrics", NULL, true, "wrong-token");
+	CHECK_EQ_INT(r.status, 401);
+	free(r.body);
+	r = request("GET", "/metrics", NULL, true, d->token);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_STR(r.content_type, METRICS_CONTENT_TYPE);
+	CHECK(r.body && strstr(r.body, "vessel_info{version=\"0.1.0\",accel=\"tcg\"} 1\n") != NULL);
+	CHECK(r.body && sample(r.body, "vessel_host_cpus") >= 1);
+	CHECK(r.body && sample(r.body, "vessel_host_memory_bytes") > 0);
+	CHECK(r.body && sample(r.body, "vessel_host_load1") >= 0);
+	free(r.body);
+	r = request("POST", "/metrics", "{}", false, NULL);
+	CHECK_EQ_INT(r.status, 405);
+	free(r.body);
+	/* the counters saw what came before, by method and code */
+	r = scrape();
+	CHECK(sample(r.body, "vessel_api_requests_total{method=\"GET\",code=\"401\"}") >= 2);
+	CHECK(sample(r.body, "vessel_api_requests_total{method=\"GET\",code=\"200\"}") >= 1);
+	CHECK(sample(r.body, "vessel_api_requests_total{method=\"POST\",code=\"405\"}") >= 1);
+	CHECK(sample(r.body, "vessel_tasks{state=\"running\"}") == 0);
+	CHECK(sample(r.body, "vessel_images") == 0);
+	free(r.body);
+}
+
+TEST(daemon_vm_series)
+{
+	if (!d)
+		SKIP("no daemon");
+	struct resp r = request("POST", "/api/v1/vms", "{\"name\":\"mx-1\",\"vcpus\":3,\"memory_mib\":256}",
+				false, NULL);
+	CHECK_EQ_INT(r.status, 201);
+	free(r.body);
+	r = scrape();
+	CHECK(sample(r.body, "vessel_vm_state{name=\"mx-1\",state=\"stopped\"}") == 1);
+	CHECK(sample(r.body, "vessel_vm_state{name=\"mx-1\",state=\"running\"}") == -1);
+	CHECK(sample(r.body, "vessel_vm_vcpus{name=\"mx-1\"}") == 3);
+	CHECK(sample(r.body, "vessel_vm_memory_bytes{name=\"mx-1\"}") == 256.0 * 1024 * 1024);
+	CHECK(sample(r.body, "vessel_vm_cpu_seconds_total{name=\"mx-1\"}") == -1);
+	CHECK(sample(r.body, "vessel_api_requests_total{method=\"POST\",code=\"201\"}") >= 1);
+	free(r.body);
+	r = request("POST", "/api/v1/vms/mx-1/start", NULL, false, NULL);
+	CHECK_EQ_INT(r.status, 200);
+	free(r.body);
+	r = scrape();
+	CHECK(sample(r.body, "vessel_vm_state{name=\"mx-1\",state=\"running\"}") == 1);
+	CHECK(sample(r.body, "vessel_vm_state{name=\"mx-1\",state=\"stopped\"}") == -1);
+	free(r.body);
+	r = request("POST", "/api/v1/vms/mx-1/force-stop", NULL, false, NULL);
+	CHECK_EQ_INT(r.status, 200);
+	free(r.body);
+	r = request("DELETE", "/api/v1/vms/mx-1", NULL, false, NULL);
+	CHECK_EQ_INT(r.status, 200);
+	free(r.body);
+	r = scrape();
+	CHECK(strstr(r.body, "name=\"mx-1\"") == NULL);
+	free(r.body);
+}
+
+TEST(daemon_teardown)
+{
+	if (!d)
+		SKIP("no daemon");
+	daemon_stop(d);
+	daemon_free(d);
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK_EQ_INT(system(cmd), 0);
+	curl_global_cleanup();
+}
+
+HARNESS_MAIN
