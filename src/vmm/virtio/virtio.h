@@ -52,6 +52,9 @@ struct virtq {
 	bool indirect;           /* VIRTIO_F_INDIRECT_DESC negotiated */
 	uint16_t signalled_used; /* used_idx at the last interrupt (event idx) */
 	bool signalled_used_valid;
+	/* Set by queue.c when the driver broke the ring (§2.1.2): the queue
+	 * is not touched again until the device is reset (virtq_reset()). */
+	bool broken;
 };
 
 struct virtio_dev;
