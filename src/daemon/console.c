@@ -167,15 +167,35 @@ struct console_session {
 	char *extra;
 	size_t extra_len;
 	struct ws_conn *ws;
-	volatile bool done;
+	bool done; /* set by either thread, read by the other: __atomic only */
 };
+
+static bool console_done(struct console_session *s)
+{
+	return __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) ||
+	       __atomic_load_n(&s->d->shutting_down, __ATOMIC_ACQUIRE);
+}
+
+static void console_set_done(struct console_session *s)
+{
+	__atomic_store_n(&s->done, true, __ATOMIC_RELEASE);
+}
+
+/* vm->removed is written under vms_lock by the thread that deletes it. */
+static bool console_vm_removed(struct console_session *s)
+{
+	pthread_mutex_lock(&s->d->vms_lock);
+	bool removed = s->vm->removed;
+	pthread_mutex_unlock(&s->d->vms_lock);
+	return removed;
+}
 
 /* Keyboard input from the client. */
 static void *console_reader(void *arg)
 {
 	struct console_session *s = arg;
 	struct ws_message m;
-	while (!s->done && !s->d->shutting_down) {
+	while (!console_done(s)) {
 		int r = ws_conn_recv(s->ws, &m);
 		if (r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR)
 			continue; /* receive timeout: look at the flags again */
@@ -184,7 +204,7 @@ static void *console_reader(void *arg)
 		if (m.len)
 			console_input(s->d, s->vm, m.data, m.len);
 	}
-	s->done = true;
+	console_set_done(s);
 	return NULL;
 }
 
@@ -197,7 +217,7 @@ static void console_writer(struct console_session *s)
 	uint64_t since = 0;
 	if (!buf)
 		return;
-	while (!s->done && !s->d->shutting_down && !s->vm->removed) {
+	while (!console_done(s) && !console_vm_removed(s)) {
 		size_t len = 0;
 		uint64_t start = 0, next = 0;
 		int r = -ESRCH;
@@ -207,7 +227,9 @@ static void console_writer(struct console_session *s)
 			/* a new run (or the first look): offsets start afresh */
 			seen = h;
 			since = 0;
-			if (ops->console_read(h, 0, buf, 0, &len, &start, &next) == 0)
+			/* asking from past the end returns nothing and puts
+			 * next at the end of the output kept so far */
+			if (ops->console_read(h, UINT64_MAX, buf, 0, &len, &start, &next) == 0)
 				since = next > CONSOLE_WS_BACKLOG ? next - CONSOLE_WS_BACKLOG : 0;
 		}
 		if (h) {
@@ -223,8 +245,9 @@ static void console_writer(struct console_session *s)
 		if (!h || r < 0)
 			usleep(CONSOLE_WAIT_MS * 1000); /* stopped: wait for the next run */
 	}
-	ws_conn_close(s->ws, s->vm->removed ? WS_CLOSE_GOING_AWAY : WS_CLOSE_NORMAL,
-		      s->vm->removed ? "the VM was deleted" : "");
+	bool removed = console_vm_removed(s);
+	ws_conn_close(s->ws, removed ? WS_CLOSE_GOING_AWAY : WS_CLOSE_NORMAL,
+		      removed ? "the VM was deleted" : "");
 	free(buf);
 }
 
@@ -251,9 +274,9 @@ static void *console_session_thread(void *arg)
 	if (pthread_create(&reader, NULL, console_reader, s) == 0)
 		have_reader = true;
 	else
-		s->done = true;
+		console_set_done(s);
 	console_writer(s);
-	s->done = true;
+	console_set_done(s);
 	shutdown(s->fd, SHUT_RD);
 	if (have_reader)
 		pthread_join(reader, NULL);
