@@ -252,9 +252,11 @@ int daemon_start(struct daemon *d, char **err)
 		return r;
 	}
 	vm_registry_resume(d);
-	if (d->cfg.socket_path[0] && (r = http_server_start(d, true, &d->unix_srv, err)) < 0)
-		return r;
+	/* TCP first: clients (and the tests) take the Unix socket answering
+	 * as "vesseld is up", so TCP must be listening by then. */
 	if (d->cfg.listen[0] && (r = http_server_start(d, false, &d->tcp, err)) < 0)
+		return r;
+	if (d->cfg.socket_path[0] && (r = http_server_start(d, true, &d->unix_srv, err)) < 0)
 		return r;
 	log_info("vesseld listening on %s%s%s; data in %s", d->cfg.listen,
 		 d->cfg.socket_path[0] ? " and " : "", d->cfg.socket_path, d->cfg.data_dir);
@@ -263,7 +265,7 @@ int daemon_start(struct daemon *d, char **err)
 
 void daemon_stop(struct daemon *d)
 {
-	d->shutting_down = true;
+	__atomic_store_n(&d->shutting_down, true, __ATOMIC_RELEASE); /* read without a lock */
 	pthread_mutex_lock(&d->vms_lock);
 	pthread_cond_broadcast(&d->vms_cond);
 	pthread_mutex_unlock(&d->vms_lock);

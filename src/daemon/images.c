@@ -262,6 +262,8 @@ void images_create(struct http_req *req)
 	if (r == 0)
 		r = store_image_put(d->store, img);
 	if (r < 0) {
+		if (img->task[0]) /* the task row was made: do not leave it running */
+			task_finish(d, img->task, "the import could not be recorded in the database");
 		image_remove(d, img->name);
 		http_reply_errorf(req, 500, "internal",
 				  "cannot record the import in the database (%s); check the data "
@@ -375,10 +377,12 @@ void images_delete(struct http_req *req)
 		json_decref(users);
 		goto out;
 	}
+	/* The file goes while the name is still taken, so it cannot be the
+	 * file of a new import of the same name. */
+	unlink(img->path);
 	image_remove(d, img->name);
 	pthread_mutex_unlock(&d->vms_lock);
 	json_decref(users);
-	unlink(img->path);
 	log_info("image '%s' deleted", img->name);
 	http_reply_json(req, 200, json_pack("{s:s}", "deleted", img->name));
 out:

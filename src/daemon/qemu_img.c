@@ -95,6 +95,12 @@ int qemu_img_run(const char *bin, const char *const *args, qemu_img_progress_fn 
 		goto out;
 	}
 	if (pid == 0) {
+		/* vesseld blocks SIGTERM/SIGINT in every thread and ignores
+		 * SIGPIPE; exec keeps both, so give qemu-img the defaults. */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
 		int devnull = open("/dev/null", O_RDONLY);
 		if (devnull >= 0)
 			dup2(devnull, 0);
@@ -140,9 +146,17 @@ int qemu_img_run(const char *bin, const char *const *args, qemu_img_progress_fn 
 			}
 		}
 	}
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	int status = 0;
+	pid_t w;
+	while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
+	if (w < 0) {
+		/* someone else reaped it (waitpid(-1) or SIGCHLD ignored) */
+		r = -errno;
+		asprintf(err, "qemu-img %s: its exit status was lost (%s), so vesseld cannot tell "
+			      "whether it worked; retry", args[0], strerror(-r));
+		goto out;
+	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		/* qemu-img's message ends in a newline; trim it for the sentence. */
 		while (elen && (ebuf[elen - 1] == '\n' || ebuf[elen - 1] == '\r'))

@@ -761,14 +761,20 @@ static void vm_destroy_locked(struct daemon *d, struct vm *vm)
 	struct vm_record *r = malloc(sizeof(*r));
 	vm_release_handle(d, vm);
 	pthread_mutex_lock(&d->vms_lock);
+	vm->active = false; /* no late engine event may save the row again */
 	if (r)
 		*r = vm->rec;
-	vm_remove_locked(d, vm);
 	pthread_mutex_unlock(&d->vms_lock);
+	/* Row and files go before the name is released: a create of the same
+	 * name meanwhile must get 409, not find the old directory (500) or
+	 * have its new row deleted by ours. */
 	if (r) {
 		store_vm_delete(d->store, r->name);
 		vm_remove_files(d, r);
 	}
+	pthread_mutex_lock(&d->vms_lock);
+	vm_remove_locked(d, vm);
+	pthread_mutex_unlock(&d->vms_lock);
 	free(r);
 }
 
@@ -840,7 +846,10 @@ static void *vm_copy_thread(void *arg)
 	char *err = NULL;
 	int ret = 0;
 
-	pthread_mutex_lock(&vm->op_lock);
+	/* op_lock is taken only to end the copy. While it runs the VM is
+	 * provisioning, which every operation refuses (they check the state
+	 * under op_lock), so they answer 409 at once instead of queueing
+	 * behind a copy that may take minutes. */
 	if (!r) {
 		ret = -ENOMEM;
 		goto out;
@@ -862,6 +871,7 @@ static void *vm_copy_thread(void *arg)
 		prog.done++;
 	}
 out:
+	pthread_mutex_lock(&vm->op_lock);
 	if (ret == 0) {
 		pthread_mutex_lock(&d->vms_lock);
 		vm->rec.state = VM_STATE_STOPPED;
@@ -1042,9 +1052,14 @@ int vm_create(struct daemon *d, struct vm_record *rec, struct daemon_err *e)
 		pthread_mutex_unlock(&d->vms_lock);
 		pthread_mutex_unlock(&vm->op_lock);
 		if (daemon_spawn(d, vm_copy_thread, job) < 0) {
-			/* run it here instead: slower reply, same result */
+			/* run it here instead: slower reply, same result; our
+			 * own reference, as a failed copy drops the VM */
+			pthread_mutex_lock(&d->vms_lock);
+			vm->refs++;
+			pthread_mutex_unlock(&d->vms_lock);
 			vm_copy_thread(job);
 			vm_snapshot(d, vm, rec);
+			vm_unref(d, vm);
 		}
 		log_info("vm '%s' created; copying its disks in task %s", rec->name, rec->task);
 		return 0;
@@ -1062,11 +1077,13 @@ out:
 			rmdir(dir);
 		}
 		if (inserted) {
+			/* The row first, while the name is still ours: once it is
+			 * released another create of it may save its own row. */
+			store_vm_delete(d->store, rec->name);
 			pthread_mutex_lock(&d->vms_lock);
 			vm->refs++; /* keep it alive past vm_remove_locked */
 			vm_remove_locked(d, vm);
 			pthread_mutex_unlock(&d->vms_lock);
-			store_vm_delete(d->store, rec->name);
 		}
 		pthread_mutex_unlock(&vm->op_lock);
 		vm_unref(d, vm);

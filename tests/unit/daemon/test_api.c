@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/qemu_img.h"
 #include "fake_engine.h"
 #include "harness.h"
 #include "lib/util.h"
@@ -366,11 +368,13 @@ TEST(crash_and_restart_policy)
 	r = req("POST", "/api/v1/vms/c1/start", NULL);
 	resp_free(&r);
 	for (int i = 0; i < 3; i++) {
-		unsigned before = fake_starts;
+		/* fake_starts is bumped atomically by the restart thread */
+		unsigned before = __atomic_load_n(&fake_starts, __ATOMIC_ACQUIRE);
 		CHECK_EQ_INT(fake_engine_crash("c1"), 0);
-		for (int k = 0; k < 200 && fake_starts == before; k++)
+		for (int k = 0; k < 200 && __atomic_load_n(&fake_starts, __ATOMIC_ACQUIRE) == before;
+		     k++)
 			usleep(20 * 1000);
-		CHECK(fake_starts == before + 1);
+		CHECK(__atomic_load_n(&fake_starts, __ATOMIC_ACQUIRE) == before + 1);
 		CHECK(wait_state("c1", "running", 2000));
 	}
 	CHECK_EQ_INT(fake_engine_crash("c1"), 0);
@@ -709,6 +713,131 @@ TEST(daemon_restart)
 	resp_free(&r);
 	r = req("POST", "/api/v1/vms/auto/force-stop", NULL);
 	resp_free(&r);
+}
+
+/* Clients that create and delete one name over and over: a create that
+ * comes while a delete of that name runs must get 409 (the name is still
+ * taken) or 201, never a 500 about the old VM's directory. */
+#define RACE_THREADS 4
+#define RACE_ROUNDS 40
+
+static void *race_create_delete(void *arg)
+{
+	unsigned *bad = arg;
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		struct resp r = req("POST", "/api/v1/vms", "{\"name\":\"race\",\"memory_mib\":64}");
+		if (r.status != 201 && r.status != 409) {
+			fprintf(stderr, "  create: %ld %s\n", r.status, r.body ? r.body : "");
+			__atomic_add_fetch(bad, 1, __ATOMIC_RELAXED);
+		}
+		resp_free(&r);
+		r = req("DELETE", "/api/v1/vms/race", NULL);
+		if (r.status != 200 && r.status != 404) {
+			fprintf(stderr, "  delete: %ld %s\n", r.status, r.body ? r.body : "");
+			__atomic_add_fetch(bad, 1, __ATOMIC_RELAXED);
+		}
+		resp_free(&r);
+	}
+	return NULL;
+}
+
+TEST(create_delete_same_name_race)
+{
+	pthread_t th[RACE_THREADS];
+	unsigned bad = 0;
+	for (int i = 0; i < RACE_THREADS; i++)
+		CHECK_EQ_INT(pthread_create(&th[i], NULL, race_create_delete, &bad), 0);
+	for (int i = 0; i < RACE_THREADS; i++)
+		pthread_join(th[i], NULL);
+	CHECK_EQ_INT(bad, 0);
+	struct resp r = req("GET", "/api/v1/vms/race", NULL);
+	CHECK_EQ_INT(r.status, 404);
+	resp_free(&r);
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/data/vms/race", dir);
+	CHECK(access(path, F_OK) != 0);
+}
+
+/* While a full clone is copied the VM is provisioning: start, update and
+ * delete answer 409 at once instead of waiting for the copy to end. A
+ * qemu-img wrapper that sleeps 3 s before each convert makes the copy slow. */
+TEST(requests_during_disk_copy_answer_409)
+{
+	if (!have_qemu_img)
+		SKIP("qemu-img not installed");
+	char path[PATH_MAX + 64], body[PATH_MAX + 128];
+	snprintf(path, sizeof(path), "%s/data/import/copysrc.raw", dir);
+	snprintf(body, sizeof(body), "truncate -s 16M %s", path);
+	CHECK_EQ_INT(system(body), 0);
+	snprintf(body, sizeof(body), "{\"name\":\"copysrc\",\"path\":\"%s\"}", path);
+	struct resp r = req("POST", "/api/v1/images", body);
+	CHECK_EQ_INT(r.status, 202);
+	resp_free(&r);
+	for (int i = 0; i < 250; i++) {
+		r = req("GET", "/api/v1/images/copysrc", NULL);
+		bool ready = r.json && strcmp(jstr(r.json, "image", "state"), "ready") == 0;
+		resp_free(&r);
+		if (ready)
+			break;
+		usleep(20 * 1000);
+	}
+
+	char wrapper[256];
+	snprintf(wrapper, sizeof(wrapper), "%.200s/slow-qemu-img", dir);
+	FILE *f = fopen(wrapper, "w");
+	CHECK(f != NULL);
+	fputs("#!/bin/sh\n[ \"$1\" = convert ] && sleep 3\nexec qemu-img \"$@\"\n", f);
+	fclose(f);
+	CHECK_EQ_INT(chmod(wrapper, 0755), 0);
+	snprintf(d->cfg.qemu_img, sizeof(d->cfg.qemu_img), "%s", wrapper);
+
+	r = req("POST", "/api/v1/vms",
+		"{\"name\":\"copying\",\"disks\":[{\"image\":\"copysrc\",\"clone\":\"full\"}]}");
+	CHECK_EQ_INT(r.status, 201);
+	CHECK_STR(jstr(r.json, "vm", "state"), "provisioning");
+	resp_free(&r);
+	uint64_t t0 = util_now_ns();
+	r = req("POST", "/api/v1/vms/copying/start", NULL);
+	CHECK_ERR(r, 409, "conflict");
+	resp_free(&r);
+	r = req("PATCH", "/api/v1/vms/copying", "{\"vcpus\":2}");
+	CHECK_ERR(r, 409, "conflict");
+	resp_free(&r);
+	r = req("DELETE", "/api/v1/vms/copying", NULL);
+	CHECK_ERR(r, 409, "conflict");
+	CHECK(r.json && strstr(jstr(r.json, "error", "message"), "disk copy") != NULL);
+	resp_free(&r);
+	CHECK(util_now_ns() - t0 < 2000000000ull); /* not queued behind the 3 s copy */
+
+	CHECK(wait_state("copying", "stopped", 10000));
+	snprintf(d->cfg.qemu_img, sizeof(d->cfg.qemu_img), "qemu-img");
+	r = req("DELETE", "/api/v1/vms/copying", NULL);
+	CHECK_EQ_INT(r.status, 200);
+	resp_free(&r);
+	r = req("DELETE", "/api/v1/images/copysrc", NULL);
+	CHECK_EQ_INT(r.status, 200);
+	resp_free(&r);
+}
+
+/* vesseld blocks SIGTERM/SIGINT in all its threads (main.c); a qemu-img it
+ * runs must not inherit that, or nobody can stop a long convert. */
+TEST(qemu_img_child_signals_unblocked)
+{
+	sigset_t stop, old;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	/* grep itself, not a shell: dash clears the mask when it starts */
+	const char *args[] = {"^SigBlk", "/proc/self/status", NULL};
+	char *out = NULL, *err = NULL;
+	CHECK_EQ_INT(qemu_img_run("grep", args, NULL, NULL, &out, &err), 0);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	CHECK(out && strstr(out, "SigBlk:\t0000000000000000") != NULL);
+	if (out && !strstr(out, "SigBlk:\t0000000000000000"))
+		fprintf(stderr, "  child: %s", out);
+	free(out);
+	free(err);
 }
 
 TEST(teardown)
