@@ -262,9 +262,11 @@ void images_create(struct http_req *req)
 	if (r == 0)
 		r = store_image_put(d->store, img);
 	if (r < 0) {
+		/* image first, task last: a client that sees the task ended
+		 * must not find the image any more */
+		image_remove(d, img->name);
 		if (img->task[0]) /* the task row was made: do not leave it running */
 			task_finish(d, img->task, "the import could not be recorded in the database");
-		image_remove(d, img->name);
 		http_reply_errorf(req, 500, "internal",
 				  "cannot record the import in the database (%s); check the data "
 				  "directory's disk space",
@@ -275,8 +277,8 @@ void images_create(struct http_req *req)
 	json_t *reply = json_pack("{s:o,s:o}", "image", image_json(d, img), "task",
 				  task_json(d, img->task));
 	if (daemon_spawn(d, image_import_thread, im) < 0) {
-		task_finish(d, img->task, "vesseld could not start a thread for the import");
 		image_remove(d, img->name);
+		task_finish(d, img->task, "vesseld could not start a thread for the import");
 		json_decref(reply);
 		http_reply_errorf(req, 500, "internal", "cannot start the import thread; retry");
 		goto out;
