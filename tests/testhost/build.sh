@@ -103,7 +103,11 @@ for f in $qemu_data; do
 done
 if [ -n "$vmm" ]; then
 	copy_with_libs "$vmm"
-	ln -s "$vmm" "$root/testhost/bin/vessel-vmm"
+	# At a fixed path: the build tree may lie under /tmp, which L1 mounts
+	# a tmpfs over.
+	mkdir -p "$root/usr/local/bin"
+	mv "$root$vmm" "$root/usr/local/bin/vessel-vmm"
+	ln -s /usr/local/bin/vessel-vmm "$root/testhost/bin/vessel-vmm"
 fi
 
 # L2: the guest kernel and initramfs, with the evil programs appended as a
