@@ -1,9 +1,10 @@
 #!/bin/sh
 # /init of the vessel test initramfs (guest/build.sh). Mounts the kernel
-# filesystems, loads the virtio modules listed in /etc/vessel-modules, then
-# either switches to a root filesystem on a disk (vessel.root=LABEL, used by
-# disk.qcow2) or announces VESSEL-GUEST-READY and runs vessel.run=<cmd> or an
-# interactive shell on the console. vessel.poweroff powers off afterwards.
+# filesystems, loads the modules listed in /etc/vessel-modules, then either
+# switches to a root filesystem on a disk (vessel.root=LABEL, used by
+# disk.qcow2) or starts acpid (power button -> power off), announces
+# VESSEL-GUEST-READY and runs vessel.run=<cmd> or an interactive shell on the
+# console. vessel.poweroff powers off afterwards.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export HOME=/root
 export PS1='~ # '

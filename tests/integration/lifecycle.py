@@ -6,8 +6,9 @@ of the stored qcow2 file), make a full clone and a blank disk (and delete
 them), create a VM as a linked clone of the image, start it, read the boot
 line over the console API, run a command through the console, use the console
 WebSocket (RFC 6455) on both sockets, reboot, pause and resume (the console
-must go quiet and come back), stop it gracefully (ACPI; if vesseld had to
-force, it must say so honestly), kill -9 its QEMU (state crashed with a
+must go quiet and come back), stop it gracefully (the ACPI power button: the
+guest powers off by itself, so the stop must say forced=false and return long
+before its timeout), kill -9 its QEMU (state crashed with a
 reason), let restart_policy on-crash bring it back, then delete it and check
 that no file, process or socket of it is left.
 """
@@ -217,15 +218,21 @@ def main(t):
     t.check(vm["state"] == "stopped" and vm["pid"] is None, f"after stop: {vm}")
     t.check(vt.wait_gone([pid], 5), f"QEMU pid {pid} still alive after stop")
     out, _, _ = d.console_read(VM, 0)
+    # The disk guest powers off on the ACPI power button (guest/power-button.sh
+    # via busybox acpid), which takes well under a second even on TCG: the stop
+    # must not be forced and must return long before the timeout.
+    t.check(forced is False, f"graceful stop was forced after {took:.1f}s: the guest did not power "
+                             f"off on the ACPI power button (check guest/power-button.sh and that "
+                             f"guest/build.sh rebuilt the images): {r.short()}")
     if forced:
-        t.note(f"graceful stop was forced after {took:.1f}s (guest did not power off on ACPI)")
         t.check(took >= stop_timeout - 1, f"stop says forced but returned after {took:.1f}s "
                                           f"of a {stop_timeout}s timeout")
     else:
         log(f"guest powered off by ACPI in {took:.1f}s")
-        t.check(took < stop_timeout + 2, f"stop not forced but took {took:.1f}s")
-        t.check(b"Power down" in out or b"poweroff" in out.lower() or b"power down" in out.lower(),
-                "stop says not forced but the console shows no power-down")
+        t.check(took < stop_timeout / 2, f"stop not forced but took {took:.1f}s of a {stop_timeout}s timeout")
+        t.check(b"power button pressed" in out and b"Power down" in out,
+                "stop says not forced but the console shows neither the guest's power-button "
+                "handler nor the kernel's power-down")
     t.check(d.vm(VM)["state"] == "stopped", "GET after stop")
 
     # ---- kill -9 -> crashed with a reason
