@@ -245,6 +245,13 @@ int cli_image_show(struct cli *cli, const struct cli_args *a);
 int cli_image_delete(struct cli *cli, const struct cli_args *a);
 
 int cli_task_table(const json_t *tasks, struct cli_table **out);
+
+/* GET /api/v1/COLLECTION and print it: the JSON as is with --json, else the
+ * table `to_table` builds from the array under the key COLLECTION, or
+ * `empty_msg` when there are no rows. Shared by vm, image and task list. */
+int cli_list_print(struct cli *cli, const char *collection,
+		   int (*to_table)(const json_t *items, struct cli_table **out),
+		   const char *empty_msg);
 int cli_task_list(struct cli *cli, const struct cli_args *a);
 int cli_task_show(struct cli *cli, const struct cli_args *a);
 

@@ -153,28 +153,7 @@ out:
 
 int cli_image_list(struct cli *cli, const struct cli_args *a)
 {
-	struct cli_response resp = {0};
-	struct cli_table *t = NULL;
-	int ret;
-
-	ret = cli_api(cli, "GET", "/images", NULL, &resp);
-	if (ret < 0)
-		goto out;
-	if (cli->json) {
-		cli_print_raw_json(resp.body, resp.len);
-		goto out;
-	}
-	ret = cli_image_table(json_object_get(resp.json, "images"), &t);
-	if (ret < 0)
-		goto out;
-	if (cli_table_rows(t) == 0)
-		printf("no images; import one with `vessel image import NAME PATH`\n");
-	else
-		cli_table_print(t, stdout);
-out:
-	cli_table_free(t);
-	cli_response_clear(&resp);
-	return ret;
+	return cli_list_print(cli, "images", cli_image_table, "no images; import one with `vessel image import NAME PATH`");
 }
 
 int cli_image_show(struct cli *cli, const struct cli_args *a)

@@ -221,3 +221,33 @@ bool cli_json_bool(const json_t *obj, const char *key)
 {
 	return json_is_true(json_object_get(obj, key));
 }
+
+int cli_list_print(struct cli *cli, const char *collection,
+		   int (*to_table)(const json_t *items, struct cli_table **out),
+		   const char *empty_msg)
+{
+	struct cli_response resp = {0};
+	struct cli_table *t = NULL;
+	char path[64];
+	int ret;
+
+	snprintf(path, sizeof(path), "/%s", collection);
+	ret = cli_api(cli, "GET", path, NULL, &resp);
+	if (ret < 0)
+		goto out;
+	if (cli->json) {
+		cli_print_raw_json(resp.body, resp.len);
+		goto out;
+	}
+	ret = to_table(json_object_get(resp.json, collection), &t);
+	if (ret < 0)
+		goto out;
+	if (cli_table_rows(t) == 0)
+		printf("%s\n", empty_msg);
+	else
+		cli_table_print(t, stdout);
+out:
+	cli_table_free(t);
+	cli_response_clear(&resp);
+	return ret;
+}

@@ -125,28 +125,7 @@ out:
 
 int cli_task_list(struct cli *cli, const struct cli_args *a)
 {
-	struct cli_response resp = {0};
-	struct cli_table *t = NULL;
-	int ret;
-
-	ret = cli_api(cli, "GET", "/tasks", NULL, &resp);
-	if (ret < 0)
-		goto out;
-	if (cli->json) {
-		cli_print_raw_json(resp.body, resp.len);
-		goto out;
-	}
-	ret = cli_task_table(json_object_get(resp.json, "tasks"), &t);
-	if (ret < 0)
-		goto out;
-	if (cli_table_rows(t) == 0)
-		printf("no tasks\n");
-	else
-		cli_table_print(t, stdout);
-out:
-	cli_table_free(t);
-	cli_response_clear(&resp);
-	return ret;
+	return cli_list_print(cli, "tasks", cli_task_table, "no tasks");
 }
 
 int cli_task_show(struct cli *cli, const struct cli_args *a)

@@ -409,28 +409,7 @@ static int vm_get(struct cli *cli, const char *name, struct cli_response *resp)
 
 int cli_vm_list(struct cli *cli, const struct cli_args *a)
 {
-	struct cli_response resp = {0};
-	struct cli_table *t = NULL;
-	int ret;
-
-	ret = cli_api(cli, "GET", "/vms", NULL, &resp);
-	if (ret < 0)
-		goto out;
-	if (cli->json) {
-		cli_print_raw_json(resp.body, resp.len);
-		goto out;
-	}
-	ret = cli_vm_table(json_object_get(resp.json, "vms"), &t);
-	if (ret < 0)
-		goto out;
-	if (cli_table_rows(t) == 0)
-		printf("no VMs; create one with `vessel vm create NAME`\n");
-	else
-		cli_table_print(t, stdout);
-out:
-	cli_table_free(t);
-	cli_response_clear(&resp);
-	return ret;
+	return cli_list_print(cli, "vms", cli_vm_table, "no VMs; create one with `vessel vm create NAME`");
 }
 
 int cli_vm_create(struct cli *cli, const struct cli_args *a)
