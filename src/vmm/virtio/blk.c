@@ -76,20 +76,15 @@ static void blk_config_write(struct virtio_dev *dev, uint32_t off, const void *d
 static int blk_activate(struct virtio_dev *dev)
 {
 	struct virtio_blk *b = to_blk(dev);
-	struct virtq *vq = &dev->queues[0];
 	int r = 0;
 
 	pthread_mutex_lock(&b->lock);
-	vq->event_idx = virtio_has_feature(dev, VIRTIO_F_EVENT_IDX);
-	vq->indirect = virtio_has_feature(dev, VIRTIO_F_INDIRECT_DESC);
-	if (vq->enabled) {
-		r = virtq_check(vq, dev->mem);
-		if (r < 0) {
-			log_ratelimited(LOG_LEVEL_WARN, "virtio-blk '%s': the driver placed the "
-					"request queue outside guest RAM or misaligned; device "
-					"needs reset", b->bd->name);
-			goto out;
-		}
+	r = virtq_activate_all(dev);
+	if (r < 0) {
+		log_ratelimited(LOG_LEVEL_WARN, "virtio-blk '%s': the driver placed the "
+				"request queue outside guest RAM or misaligned; device "
+				"needs reset", b->bd->name);
+		goto out;
 	}
 	b->active = true;
 out:

@@ -98,13 +98,9 @@ static int net_activate(struct virtio_dev *dev)
 	int r = 0;
 
 	pthread_mutex_lock(&n->lock);
-	for (unsigned q = 0; q < 2; q++) {
-		struct virtq *vq = &dev->queues[q];
-		vq->event_idx = virtio_has_feature(dev, VIRTIO_F_EVENT_IDX);
-		vq->indirect = virtio_has_feature(dev, VIRTIO_F_INDIRECT_DESC);
-		if (vq->enabled && (r = virtq_check(vq, dev->mem)) < 0)
-			goto out;
-	}
+	r = virtq_activate_all(dev);
+	if (r < 0)
+		goto out;
 	n->active = true;
 	n->rx_no_buffers = false;
 out:

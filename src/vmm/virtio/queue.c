@@ -303,3 +303,18 @@ bool virtq_should_notify(struct virtq *vq, const struct guest_mem *mem)
 	 * last interrupt, computed modulo 2^16. */
 	return (uint16_t)(new_idx - used_event - 1) < (uint16_t)(new_idx - old);
 }
+
+int virtq_activate_all(struct virtio_dev *dev)
+{
+	for (unsigned q = 0; q < dev->num_queues; q++) {
+		struct virtq *vq = &dev->queues[q];
+		vq->event_idx = virtio_has_feature(dev, VIRTIO_F_EVENT_IDX);
+		vq->indirect = virtio_has_feature(dev, VIRTIO_F_INDIRECT_DESC);
+		if (vq->enabled) {
+			int r = virtq_check(vq, dev->mem);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}

@@ -78,6 +78,11 @@ uint64_t virtq_used_bytes(uint16_t size);
  * Part Alignment") and inside guest RAM. Returns 0 or -EINVAL/-EFAULT. */
 int virtq_check(const struct virtq *vq, const struct guest_mem *mem);
 
+/* At DRIVER_OK: apply the negotiated ring features (EVENT_IDX, INDIRECT_DESC)
+ * to each of dev's queues and virtq_check() the enabled ones. Returns 0 or
+ * the first queue's error (the device then needs reset). */
+int virtq_activate_all(struct virtio_dev *dev);
+
 /* Forget runtime state (indices, event-idx bookkeeping, broken) after a
  * device or queue reset; keeps max_size. */
 void virtq_reset(struct virtq *vq);

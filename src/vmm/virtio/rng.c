@@ -41,13 +41,11 @@ static void rng_config_write(struct virtio_dev *dev, uint32_t off, const void *d
 static int rng_activate(struct virtio_dev *dev)
 {
 	struct virtio_rng *g = to_rng(dev);
-	struct virtq *vq = &dev->queues[0];
 	int r = 0;
 
 	pthread_mutex_lock(&g->lock);
-	vq->event_idx = virtio_has_feature(dev, VIRTIO_F_EVENT_IDX);
-	vq->indirect = virtio_has_feature(dev, VIRTIO_F_INDIRECT_DESC);
-	if (vq->enabled && (r = virtq_check(vq, dev->mem)) < 0)
+	r = virtq_activate_all(dev);
+	if (r < 0)
 		goto out;
 	g->active = true;
 out:
