@@ -988,9 +988,14 @@ static int qemu_find_live(const struct engine_vm_spec *spec, pid_t *pid, int *pi
 	buf = malloc(cmdline_cap);
 	r = buf ? qemu_proc_cmdline(*pid, buf, cmdline_cap, &len) : -ENOMEM;
 	pfd = (struct pollfd){.fd = *pidfd, .events = POLLIN};
-	if (r < 0 || poll(&pfd, 1, 0) != 0 || !qemu_args_cmdline_matches(spec, buf, len)) {
-		/* If it was our own child and just died, do not leave a zombie. */
-		waitpid(*pid, &st, WNOHANG);
+	bool matches = r == 0 && qemu_args_cmdline_matches(spec, buf, len);
+	if (!matches || poll(&pfd, 1, 0) != 0) {
+		/* If it was this VM's QEMU, our own child, and just died, do not
+		 * leave a zombie. A pid reused by another child of ours (another
+		 * VM's QEMU, a qemu-img) is never reaped here: its own waiter
+		 * needs the exit status for the crash reason. */
+		if (matches)
+			waitpid(*pid, &st, WNOHANG);
 		r = -ESRCH;
 		qemu_set_err(err, "VM '%s': pid %d from %s is not this VM's QEMU any more, so "
 			     "the VM is not running", spec->name, (int)*pid, path);
