@@ -100,6 +100,11 @@ struct qcow2_state {
 	uint32_t rt_entries;
 	uint64_t *rt;               /* big-endian, as on disk */
 	uint64_t next_free;         /* where the next cluster is allocated */
+	/* Host offsets of every cluster holding metadata (header, L1 table,
+	 * refcount table and blocks, L2 tables), sorted. New tables are
+	 * allocated past the end of the file, so appending keeps the order. */
+	uint64_t *meta;
+	size_t nr_meta, cap_meta;
 };
 
 /* Nesting depth of the open in progress, to bound backing chains. */
@@ -132,12 +137,84 @@ static bool qcow2_cluster_ok(const struct qcow2_state *s, uint64_t off)
 	return (off & (s->cluster_size - 1)) == 0 && off < s->file_size;
 }
 
+static int qcow2_meta_add(struct qcow2_state *s, uint64_t off)
+{
+	if (s->nr_meta == s->cap_meta) {
+		size_t cap = s->cap_meta ? s->cap_meta * 2 : 64;
+		uint64_t *m = realloc(s->meta, cap * sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		s->meta = m;
+		s->cap_meta = cap;
+	}
+	s->meta[s->nr_meta++] = off;
+	return 0;
+}
+
+static int qcow2_meta_add_range(struct qcow2_state *s, uint64_t off, uint64_t len)
+{
+	for (uint64_t c = off & ~(s->cluster_size - 1); c < off + len; c += s->cluster_size) {
+		int r = qcow2_meta_add(s, c);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int qcow2_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Whether the cluster at host offset off holds metadata. */
+static bool qcow2_is_meta(const struct qcow2_state *s, uint64_t off)
+{
+	off &= ~(s->cluster_size - 1);
+	return bsearch(&off, s->meta, s->nr_meta, sizeof(*s->meta), qcow2_u64_cmp) != NULL;
+}
+
+/* Collect the metadata clusters of a writable image and refuse one where
+ * two structures share a cluster: writing one would silently rewrite the
+ * other (QEMU guards the same way with its metadata overlap checks). */
+static int qcow2_meta_build(struct block_dev *bd, struct qcow2_state *s)
+{
+	int r = qcow2_meta_add(s, 0);
+	if (r == 0)
+		r = qcow2_meta_add_range(s, s->l1_offset, (uint64_t)s->l1_size * 8);
+	if (r == 0)
+		r = qcow2_meta_add_range(s, s->rt_offset, (uint64_t)s->rt_entries * 8);
+	for (uint32_t i = 0; r == 0 && i < s->rt_entries; i++) {
+		uint64_t rb = be64toh(s->rt[i]) & QCOW2_OFFSET_MASK;
+		if (rb && qcow2_cluster_ok(s, rb))
+			r = qcow2_meta_add(s, rb);
+	}
+	for (uint32_t i = 0; r == 0 && i < s->l1_size; i++) {
+		uint64_t l2 = be64toh(s->l1[i]) & QCOW2_OFFSET_MASK;
+		if (l2 && qcow2_cluster_ok(s, l2))
+			r = qcow2_meta_add(s, l2);
+	}
+	if (r < 0)
+		return r;
+	qsort(s->meta, s->nr_meta, sizeof(*s->meta), qcow2_u64_cmp);
+	for (size_t i = 1; i < s->nr_meta; i++) {
+		if (s->meta[i] == s->meta[i - 1]) {
+			log_error("disk '%s': qcow2 metadata structures overlap at offset %llu; the "
+				  "image is damaged: repair it with 'qemu-img check -r all' or attach "
+				  "it read-only", bd->name, (unsigned long long)s->meta[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static void qcow2_state_free(struct qcow2_state *s)
 {
 	if (!s)
 		return;
 	block_free(s->backing);
 	free(s->rt);
+	free(s->meta);
 	free(s->l1);
 	free(s->l2);
 	free(s->buf);
@@ -271,6 +348,9 @@ static int qcow2_open_writable(struct block_dev *bd, struct qcow2_state *s,
 		if (pwrite(s->fd, &zero, 8, 88) != 8)
 			return -EIO;
 	}
+	r = qcow2_meta_build(bd, s);
+	if (r < 0)
+		return r;
 	/* New clusters go after everything in the file. */
 	s->next_free = ALIGN_UP(s->file_size, s->cluster_size);
 	s->writable = true;
@@ -553,6 +633,9 @@ static int qcow2_refcount_set_one(struct qcow2_state *s, uint64_t off, unsigned 
 		if (r < 0)
 			return r;
 		s->rt[rt_idx] = e;
+		r = qcow2_meta_add(s, rb);
+		if (r < 0)
+			return r;
 		r = qcow2_refcount_set_one(s, rb, depth + 1);
 		if (r < 0)
 			return r;
@@ -591,6 +674,8 @@ static int qcow2_l2_for_write(struct block_dev *bd, uint64_t voff, uint64_t *l2_
 	off = e & QCOW2_OFFSET_MASK;
 	if (!off) {
 		r = qcow2_alloc_cluster(bd, &off);
+		if (r == 0)
+			r = qcow2_meta_add(s, off);
 		if (r < 0)
 			return r;
 		memset(s->l2, 0, s->cluster_size);
@@ -641,6 +726,15 @@ static int qcow2_pwritev(struct block_dev *bd, const struct iovec *iov, unsigned
 			return -ENOTSUP;
 		if (host && !qcow2_cluster_ok(s, host))
 			return -EIO;
+		if (host && (e & QCOW2_COPIED) && qcow2_is_meta(s, host)) {
+			/* Writing there would rewrite a table (QEMU marks such an
+			 * image corrupt): fail the request, not the image. */
+			log_ratelimited(LOG_LEVEL_ERROR, "disk '%s': a qcow2 L2 entry points data at "
+					"a metadata cluster (offset %llu); the image is damaged: "
+					"repair it with 'qemu-img check -r all'", bd->name,
+					(unsigned long long)host);
+			return -EIO;
+		}
 		if (host && (e & QCOW2_COPIED) && !(e & QCOW2_L2_ZERO)) {
 			/* Our own cluster: overwrite in place. */
 			iov_to_buf(iov, cnt, done, s->buf, n);

@@ -341,6 +341,61 @@ TEST(damaged_images)
 	teardown();
 }
 
+/* Two structures in one cluster: a writable open is refused (read-only
+ * still works); an L2 entry that points data at a table fails the write
+ * and leaves the table as it was. */
+TEST(metadata_overlap_refused)
+{
+	char raw[128], q[128];
+	uint64_t be64, l1_off, rt_off, l2_off, before, after;
+	struct block_dev *bd = NULL;
+	uint8_t buf[512];
+	struct iovec v = {buf, sizeof(buf)};
+	int fd;
+
+	if (!have_qemu_tools())
+		SKIP("qemu-img/qemu-io not installed");
+	CHECK_EQ_INT(setup(), 0);
+	snprintf(raw, sizeof(raw), "%s/data.raw", dir);
+	snprintf(q, sizeof(q), "%s/overlap.qcow2", dir);
+	CHECK_EQ_INT(make_raw(raw), 0);
+	CHECK_EQ_INT(sh("qemu-img convert -f raw -O qcow2 -o cluster_size=4096 %s %s", raw, q), 0);
+	fd = open(q, O_RDWR | O_CLOEXEC);
+	CHECK_EQ_INT(pread(fd, &be64, 8, 40), 8);
+	l1_off = be64toh(be64);
+	CHECK_EQ_INT(pread(fd, &be64, 8, 48), 8);
+	rt_off = be64toh(be64);
+	CHECK_EQ_INT(pread(fd, &be64, 8, (off_t)l1_off), 8);
+	l2_off = be64toh(be64) & 0x00fffffffffffe00ull;
+	CHECK(l2_off != 0);
+
+	/* L1[0] names the refcount table as its L2 table */
+	uint64_t saved = be64;
+	be64 = htobe64((1ull << 63) | rt_off);
+	CHECK_EQ_INT(pwrite(fd, &be64, 8, (off_t)l1_off), 8);
+	CHECK_EQ_INT(block_open_path(q, "qcow2", 0, &bd), -EINVAL);
+	CHECK(bd == NULL);
+	CHECK_EQ_INT(block_open_path(q, "qcow2", BLOCK_OPEN_READ_ONLY, &bd), 0);
+	block_free(bd);
+	bd = NULL;
+	CHECK_EQ_INT(pwrite(fd, &saved, 8, (off_t)l1_off), 8);
+
+	/* L2[0] points data at the L2 table itself */
+	be64 = htobe64((1ull << 63) | l2_off);
+	CHECK_EQ_INT(pwrite(fd, &be64, 8, (off_t)l2_off), 8);
+	CHECK_EQ_INT(pread(fd, &before, 8, (off_t)l2_off), 8);
+	CHECK_EQ_INT(block_open_path(q, "qcow2", 0, &bd), 0);
+	if (bd) {
+		memset(buf, 0xa5, sizeof(buf));
+		CHECK_EQ_INT(block_pwritev(bd, &v, 1, 0), -EIO);
+		block_free(bd);
+	}
+	CHECK_EQ_INT(pread(fd, &after, 8, (off_t)l2_off), 8);
+	CHECK_EQ_INT(after, before);
+	close(fd);
+	teardown();
+}
+
 /* Apply the same pseudo-random writes to two disks. */
 static void same_writes(struct block_dev *a, struct block_dev *b, unsigned seed, unsigned count)
 {
