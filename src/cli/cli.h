@@ -249,6 +249,13 @@ int cli_task_table(const json_t *tasks, struct cli_table **out);
 /* GET /api/v1/COLLECTION and print it: the JSON as is with --json, else the
  * table `to_table` builds from the array under the key COLLECTION, or
  * `empty_msg` when there are no rows. Shared by vm, image and task list. */
+/* GET /api/v1/COLLECTION/NAME into resp (NAME escaped for the path). */
+int cli_get_item(struct cli *cli, const char *collection, const char *name,
+		 struct cli_response *resp);
+/* GET one item and print it: the JSON as is with --json, else `print` on
+ * the object under `key`. Shared by vm show and image show. */
+int cli_show_print(struct cli *cli, const char *collection, const char *name, const char *key,
+		   void (*print)(const json_t *item));
 int cli_list_print(struct cli *cli, const char *collection,
 		   int (*to_table)(const json_t *items, struct cli_table **out),
 		   const char *empty_msg);

@@ -54,21 +54,6 @@ out:
 	return ret;
 }
 
-static int image_get(struct cli *cli, const char *name, struct cli_response *resp)
-{
-	char *path = NULL;
-	int ret;
-
-	ret = cli_path(&path, "/images/%s", name);
-	if (ret < 0) {
-		memset(resp, 0, sizeof(*resp));
-		return ret;
-	}
-	ret = cli_api(cli, "GET", path, NULL, resp);
-	free(path);
-	return ret;
-}
-
 static void image_print(const json_t *img)
 {
 	char size[32], vsize[32], used[512] = "";
@@ -132,7 +117,7 @@ int cli_image_import(struct cli *cli, const struct cli_args *a)
 	ret = cli_task_wait(cli, task);
 	if (ret < 0)
 		goto out;
-	ret = image_get(cli, name, &final);
+	ret = cli_get_item(cli, "images", name, &final);
 	if (ret < 0)
 		goto out;
 	if (cli->json) {
@@ -158,19 +143,7 @@ int cli_image_list(struct cli *cli, const struct cli_args *a)
 
 int cli_image_show(struct cli *cli, const struct cli_args *a)
 {
-	struct cli_response resp = {0};
-	int ret;
-
-	ret = image_get(cli, a->pos[0], &resp);
-	if (ret < 0)
-		goto out;
-	if (cli->json)
-		cli_print_raw_json(resp.body, resp.len);
-	else
-		image_print(json_object_get(resp.json, "image"));
-out:
-	cli_response_clear(&resp);
-	return ret;
+	return cli_show_print(cli, "images", a->pos[0], "image", image_print);
 }
 
 int cli_image_delete(struct cli *cli, const struct cli_args *a)

@@ -251,3 +251,37 @@ out:
 	cli_response_clear(&resp);
 	return ret;
 }
+
+int cli_get_item(struct cli *cli, const char *collection, const char *name,
+		 struct cli_response *resp)
+{
+	char *path = NULL;
+	int ret;
+
+	ret = cli_path(&path, "/%s/%s", collection, name);
+	if (ret < 0) {
+		memset(resp, 0, sizeof(*resp));
+		return ret;
+	}
+	ret = cli_api(cli, "GET", path, NULL, resp);
+	free(path);
+	return ret;
+}
+
+int cli_show_print(struct cli *cli, const char *collection, const char *name, const char *key,
+		   void (*print)(const json_t *item))
+{
+	struct cli_response resp = {0};
+	int ret;
+
+	ret = cli_get_item(cli, collection, name, &resp);
+	if (ret < 0)
+		goto out;
+	if (cli->json)
+		cli_print_raw_json(resp.body, resp.len);
+	else
+		print(json_object_get(resp.json, key));
+out:
+	cli_response_clear(&resp);
+	return ret;
+}

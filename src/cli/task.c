@@ -131,13 +131,9 @@ int cli_task_list(struct cli *cli, const struct cli_args *a)
 int cli_task_show(struct cli *cli, const struct cli_args *a)
 {
 	struct cli_response resp = {0};
-	char *path = NULL;
 	int ret;
 
-	ret = cli_path(&path, "/tasks/%s", a->pos[0]);
-	if (ret < 0)
-		goto out;
-	ret = cli_api(cli, "GET", path, NULL, &resp);
+	ret = cli_get_item(cli, "tasks", a->pos[0], &resp);
 	if (ret < 0)
 		goto out;
 	if (cli->json) {
@@ -157,7 +153,6 @@ int cli_task_show(struct cli *cli, const struct cli_args *a)
 	};
 	cli_kv_print(stdout, keys, vals, ARRAY_SIZE(keys));
 out:
-	free(path);
 	cli_response_clear(&resp);
 	return ret;
 }

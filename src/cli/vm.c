@@ -392,21 +392,6 @@ static void vm_print(const json_t *vm)
 		free(vals[k]);
 }
 
-static int vm_get(struct cli *cli, const char *name, struct cli_response *resp)
-{
-	char *path = NULL;
-	int ret;
-
-	ret = cli_path(&path, "/vms/%s", name);
-	if (ret < 0) {
-		memset(resp, 0, sizeof(*resp));
-		return ret;
-	}
-	ret = cli_api(cli, "GET", path, NULL, resp);
-	free(path);
-	return ret;
-}
-
 int cli_vm_list(struct cli *cli, const struct cli_args *a)
 {
 	return cli_list_print(cli, "vms", cli_vm_table, "no VMs; create one with `vessel vm create NAME`");
@@ -441,7 +426,7 @@ int cli_vm_create(struct cli *cli, const struct cli_args *a)
 	ret = cli_task_wait(cli, task);
 	if (ret < 0)
 		goto out;
-	ret = vm_get(cli, name, &final);
+	ret = cli_get_item(cli, "vms", name, &final);
 	if (ret < 0)
 		goto out;
 	if (cli->json)
@@ -459,19 +444,7 @@ out:
 
 int cli_vm_show(struct cli *cli, const struct cli_args *a)
 {
-	struct cli_response resp = {0};
-	int ret;
-
-	ret = vm_get(cli, a->pos[0], &resp);
-	if (ret < 0)
-		goto out;
-	if (cli->json)
-		cli_print_raw_json(resp.body, resp.len);
-	else
-		vm_print(json_object_get(resp.json, "vm"));
-out:
-	cli_response_clear(&resp);
-	return ret;
+	return cli_show_print(cli, "vms", a->pos[0], "vm", vm_print);
 }
 
 int cli_vm_update(struct cli *cli, const struct cli_args *a)

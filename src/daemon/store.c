@@ -202,6 +202,23 @@ static int store_run(struct store *st, const char *sql, const char *fmt, ...)
 	return r;
 }
 
+/* The next free slot of a growing result array of elem-byte records
+ * (zeroed), or NULL when memory runs out; *v may move. */
+static void *store_row_slot(void **v, size_t *cnt, size_t *cap, size_t elem)
+{
+	if (*cnt == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		void *nv = realloc(*v, ncap * elem);
+		if (!nv)
+			return NULL;
+		*v = nv;
+		*cap = ncap;
+	}
+	void *slot = (char *)*v + (*cnt)++ * elem;
+	memset(slot, 0, elem);
+	return slot;
+}
+
 static void store_col_text(sqlite3_stmt *s, int col, char *dst, size_t cap)
 {
 	const unsigned char *t = sqlite3_column_text(s, col);
@@ -297,18 +314,12 @@ int store_vm_list(struct store *st, struct vm_record **out, size_t *n)
 		goto out;
 	}
 	while (sqlite3_step(s) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct vm_record *nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				r = -ENOMEM;
-				goto out;
-			}
-			v = nv;
+		struct vm_record *vm = store_row_slot((void **)&v, &cnt, &cap, sizeof(*v));
+		if (!vm) {
+			r = -ENOMEM;
+			goto out;
 		}
-		struct vm_record *vm = &v[cnt++];
 		char buf[32];
-		memset(vm, 0, sizeof(*vm));
 		store_col_text(s, 0, vm->name, sizeof(vm->name));
 		store_col_text(s, 1, vm->uuid, sizeof(vm->uuid));
 		store_col_text(s, 2, buf, sizeof(buf));
@@ -383,18 +394,12 @@ int store_image_list(struct store *st, struct image_record **out, size_t *n)
 		goto out;
 	}
 	while (sqlite3_step(s) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct image_record *nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				r = -ENOMEM;
-				goto out;
-			}
-			v = nv;
+		struct image_record *img = store_row_slot((void **)&v, &cnt, &cap, sizeof(*v));
+		if (!img) {
+			r = -ENOMEM;
+			goto out;
 		}
-		struct image_record *img = &v[cnt++];
 		char buf[32];
-		memset(img, 0, sizeof(*img));
 		store_col_text(s, 0, img->name, sizeof(img->name));
 		store_col_text(s, 1, img->format, sizeof(img->format));
 		store_col_text(s, 2, img->source_format, sizeof(img->source_format));
@@ -446,18 +451,12 @@ int store_task_list(struct store *st, struct task_record **out, size_t *n)
 		goto out;
 	}
 	while (sqlite3_step(s) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct task_record *nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				r = -ENOMEM;
-				goto out;
-			}
-			v = nv;
+		struct task_record *t = store_row_slot((void **)&v, &cnt, &cap, sizeof(*v));
+		if (!t) {
+			r = -ENOMEM;
+			goto out;
 		}
-		struct task_record *t = &v[cnt++];
 		char buf[32];
-		memset(t, 0, sizeof(*t));
 		store_col_text(s, 0, t->id, sizeof(t->id));
 		store_col_text(s, 1, buf, sizeof(buf));
 		model_task_kind_parse(buf, &t->kind);
