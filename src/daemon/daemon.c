@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/history.h"
 #include "daemon/http.h"
 #include "daemon/store.h"
 #include "lib/util.h"
@@ -252,6 +253,11 @@ int daemon_start(struct daemon *d, char **err)
 		return r;
 	}
 	vm_registry_resume(d);
+	if ((r = history_new(d->cfg.history_interval_s, &d->history)) < 0 ||
+	    (r = history_start(d->history, d)) < 0) {
+		asprintf(err, "cannot start the history sampler: %s", strerror(-r));
+		return r;
+	}
 	/* TCP first: clients (and the tests) take the Unix socket answering
 	 * as "vesseld is up", so TCP must be listening by then. */
 	if (d->cfg.listen[0] && (r = http_server_start(d, false, &d->tcp, err)) < 0)
@@ -271,6 +277,7 @@ void daemon_stop(struct daemon *d)
 	pthread_mutex_unlock(&d->vms_lock);
 	http_server_quiesce(d->tcp);
 	http_server_quiesce(d->unix_srv);
+	history_stop(d->history);
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += DAEMON_STOP_WAIT_S;
@@ -301,6 +308,7 @@ void daemon_free(struct daemon *d)
 	pthread_mutex_unlock(&d->threads_lock);
 	if (left)
 		return; /* threads still use it; the process is about to exit */
+	history_free(d->history);
 	vm_registry_free(d);
 	image_registry_free(d);
 	task_registry_free(d);

@@ -31,6 +31,8 @@ struct daemon_config {
 	size_t nr_allow_dirs;
 	char qemu_img[PATH_MAX]; /* "qemu-img" from PATH unless set */
 	unsigned http_threads;   /* 0 = number of CPUs */
+	char web_dir[PATH_MAX];  /* web UI files; empty = none served */
+	unsigned history_interval_s; /* history sampling period; 0 = default (5 s) */
 };
 
 /* An API error: HTTP status, code from docs/api.md and a sentence. */
@@ -63,6 +65,7 @@ struct vm {
 struct image_entry; /* images.c */
 struct task;        /* tasks.c */
 struct http_server; /* http.c */
+struct history;     /* history.c */
 
 struct daemon {
 	struct daemon_config cfg;
@@ -95,6 +98,7 @@ struct daemon {
 	unsigned nr_threads; /* detached worker threads still running */
 
 	struct http_server *tcp, *unix_srv;
+	struct history *history; /* resource history for the web UI's graphs */
 	volatile bool shutting_down;
 };
 

@@ -21,7 +21,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "daemon/history.h"
 #include "daemon/metrics.h"
+#include "daemon/static.h"
 #include "lib/util.h"
 
 /* Oversize bodies up to this size are read and dropped before the 413. */
@@ -42,7 +44,7 @@ struct http_server {
 };
 
 const struct http_route http_routes[] = {
-	{"GET", "/", host_index, false},
+	{"GET", "/", static_get, false},
 	{"GET", "/api/v1/host", host_get, false},
 	{"GET", "/api/v1/openapi.json", host_openapi, false},
 	{"GET", "/api/v1/vms", vms_list, false},
@@ -66,6 +68,9 @@ const struct http_route http_routes[] = {
 	{"GET", "/api/v1/tasks", tasks_list, false},
 	{"GET", "/api/v1/tasks/{id}", tasks_get, false},
 	{"GET", "/metrics", metrics_get, false},
+	{"GET", "/api/v1/host/history", history_host_get, false},
+	{"GET", "/api/v1/vms/{name}/history", history_vm_get, false},
+	{"GET", "/api/v1/vms/{name}/vnc/ws", vnc_ws, false},
 };
 const size_t http_nr_routes = ARRAY_SIZE(http_routes);
 
@@ -207,7 +212,8 @@ static bool http_authorized(struct http_req *req)
 	/* Browsers cannot set headers on a WebSocket, so the console socket
 	 * also takes the token as a query parameter (docs/api.md). */
 	size_t n = strlen(req->path);
-	if (n > 11 && strcmp(req->path + n - 11, "/console/ws") == 0)
+	if ((n > 11 && strcmp(req->path + n - 11, "/console/ws") == 0) ||
+	    (n > 7 && strcmp(req->path + n - 7, "/vnc/ws") == 0))
 		return daemon_token_equal(req->d, http_query(req, "token"));
 	return false;
 }
@@ -231,7 +237,12 @@ static bool http_dispatch(struct http_req *req)
 				  VALIDATE_BODY_MAX / 1024);
 		return true;
 	}
-	if (strcmp(req->path, "/") != 0 && !http_authorized(req)) {
+	/* The web UI's files are public; the API calls the page makes are not. */
+	if (static_handles(req->method, req->path)) {
+		static_get(req);
+		return true;
+	}
+	if (!http_authorized(req)) {
 		http_reply_errorf(req, 401, "unauthorized",
 				  "a valid bearer token is required: send 'Authorization: Bearer "
 				  "TOKEN' with the token from DATA_DIR/admin.token");
@@ -359,6 +370,18 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 	*con_cls = NULL;
 }
 
+/* MHD's own decoding turns "%00" into a NUL that silently cuts the path
+ * ("/index.html%00.png" would become "/index.html"). A URL holding an
+ * encoded NUL is left undecoded instead, so its '%' makes the router and the
+ * static server refuse it. */
+static size_t http_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	for (const char *p = s; (p = strchr(p, '%')) != NULL; p++)
+		if (p[1] == '0' && p[2] == '0')
+			return strlen(s);
+	return MHD_http_unescape(s);
+}
+
 static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char buf[512];
@@ -479,6 +502,7 @@ int http_server_start(struct daemon *d, bool unix_socket, struct http_server **o
 					  MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG | MHD_USE_TURBO,
 				  0, NULL, NULL, http_access, s,
 				  MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, s,
+				  MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, s,
 				  MHD_OPTION_LISTEN_SOCKET, s->fd,
 				  MHD_OPTION_THREAD_POOL_SIZE, threads,
 				  MHD_OPTION_NOTIFY_COMPLETED, http_completed, s,

@@ -10,14 +10,19 @@
 #include <sys/stat.h>
 
 #include "daemon/daemon.h"
+#include "daemon/history.h"
+#include "daemon/static.h"
 #include "lib/util.h"
 
 static void main_usage(FILE *f)
 {
+	char web_default[PATH_MAX];
+	static_default_dir(web_default, sizeof(web_default));
 	fprintf(f,
 		"usage: vesseld [--data-dir DIR] [--listen ADDR:PORT] [--socket PATH]\n"
 		"               [--allow-dir DIR]... [--qemu PATH] [--qemu-img PATH]\n"
 		"               [--http-threads N] [--log-level error|warn|info|debug]\n"
+		"               [--web-dir DIR] [--history-interval SECONDS]\n"
 		"  --data-dir DIR     state, disks and images (default /var/lib/vessel)\n"
 		"  --listen ADDR:PORT TCP API with bearer token (default 127.0.0.1:8006;\n"
 		"                     'none' to disable)\n"
@@ -25,7 +30,13 @@ static void main_usage(FILE *f)
 		"                     'none' to disable)\n"
 		"  --allow-dir DIR    directory clients may import images and kernels from\n"
 		"                     (repeatable; default DATA_DIR/import)\n"
-		"  --qemu PATH        qemu-system-x86_64 binary (default from PATH)\n");
+		"  --qemu PATH        qemu-system-x86_64 binary (default from PATH)\n"
+		"  --web-dir DIR      web UI files served at / (default: BUILD/web when run\n"
+		"                     from the build tree, else %s)\n"
+		"  --history-interval SECONDS\n"
+		"                     how often VM and host use is sampled for the graphs\n"
+		"                     (1..60, default %d; one hour is kept)\n",
+		web_default, HISTORY_DEFAULT_INTERVAL_S);
 }
 
 int main(int argc, char **argv)
@@ -43,6 +54,7 @@ int main(int argc, char **argv)
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "/var/lib/vessel");
 	snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:8006");
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "/run/vessel/vesseld.sock");
+	static_default_dir(cfg->web_dir, sizeof(cfg->web_dir));
 
 	static const struct option opts[] = {
 		{"data-dir", required_argument, NULL, 'd'},
@@ -53,6 +65,8 @@ int main(int argc, char **argv)
 		{"qemu-img", required_argument, NULL, 'i'},
 		{"http-threads", required_argument, NULL, 't'},
 		{"log-level", required_argument, NULL, 'L'},
+		{"web-dir", required_argument, NULL, 'w'},
+		{"history-interval", required_argument, NULL, 'H'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -97,6 +111,16 @@ int main(int argc, char **argv)
 				fprintf(stderr, "vesseld: --log-level must be error, warn, info or debug\n");
 				goto out;
 			}
+			break;
+		case 'w':
+			snprintf(cfg->web_dir, sizeof(cfg->web_dir), "%s", optarg);
+			break;
+		case 'H':
+			if (util_parse_u64(optarg, 1, 60, &n) < 0) {
+				fprintf(stderr, "vesseld: --history-interval must be 1..60 seconds\n");
+				goto out;
+			}
+			cfg->history_interval_s = (unsigned)n;
 			break;
 		case 'h':
 			main_usage(stdout);

@@ -774,6 +774,7 @@ static int qemu_run_prepare(const struct engine_vm_spec *spec, char **err)
 
 	qemu_run_unlink(spec, QEMU_RUN_QMP);
 	qemu_run_unlink(spec, QEMU_RUN_SERIAL);
+	qemu_run_unlink(spec, QEMU_RUN_VNC);
 	qemu_run_unlink(spec, QEMU_RUN_PID);
 	/* A new boot starts a new console history. */
 	qemu_run_unlink(spec, QEMU_RUN_CONSOLE);
@@ -889,6 +890,7 @@ static void qemu_start_cleanup(struct engine_vm *vm)
 	}
 	qemu_run_unlink(&vm->spec, QEMU_RUN_QMP);
 	qemu_run_unlink(&vm->spec, QEMU_RUN_SERIAL);
+	qemu_run_unlink(&vm->spec, QEMU_RUN_VNC);
 	qemu_run_unlink(&vm->spec, QEMU_RUN_PID);
 }
 
@@ -1357,6 +1359,7 @@ static void qemu_op_release(struct engine_vm *vm)
 	if (exited) {
 		qemu_run_unlink(&vm->spec, QEMU_RUN_QMP);
 		qemu_run_unlink(&vm->spec, QEMU_RUN_SERIAL);
+		qemu_run_unlink(&vm->spec, QEMU_RUN_VNC);
 		qemu_run_unlink(&vm->spec, QEMU_RUN_PID);
 	} else {
 		log_info("VM '%s': detached from QEMU pid %d, which keeps running", vm->spec.name,
