@@ -148,6 +148,42 @@ double history_cpu_busy_percent(uint64_t total0, uint64_t idle0, uint64_t total1
 	return 100.0 * (1.0 - di / dt);
 }
 
+int history_parse_starttime(const char *stat_text, uint64_t *ticks)
+{
+	const char *p = strrchr(stat_text, ')');
+	if (!p)
+		return -EINVAL;
+	p++;
+	/* after ')': field 3 (state) is the first; starttime is field 22 */
+	for (int field = 3; field < 22; field++) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			return -EINVAL;
+		while (*p && *p != ' ')
+			p++;
+	}
+	while (*p == ' ')
+		p++;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(p, &end, 10);
+	if (errno || end == p)
+		return -EINVAL;
+	*ticks = v;
+	return 0;
+}
+
+int history_parse_btime(const char *proc_stat, uint64_t *btime)
+{
+	const char *p = strstr(proc_stat, "\nbtime ");
+	unsigned long long v;
+	if (!p || sscanf(p + 7, "%llu", &v) != 1)
+		return -EINVAL;
+	*btime = v;
+	return 0;
+}
+
 static int history_read_file(const char *path, char *buf, size_t cap)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -209,6 +245,7 @@ struct history_vm {
 	pid_t pid; /* the monitor the counters belong to */
 	struct history_ring *ring;
 	struct history_counter cpu, rd, wr, rx, tx;
+	double started_at; /* Unix seconds the monitor started; 0 = unknown */
 	bool seen;       /* still in the VM list at the last sample */
 	bool gap_marked; /* a not-running sample (NAN row) was pushed */
 };
@@ -220,6 +257,7 @@ struct history {
 	struct history_ring *host;
 	bool have_cpu;
 	uint64_t cpu_total, cpu_idle;
+	uint64_t btime; /* boot time, Unix seconds; 0 = unknown */
 	struct history_vm **vms;
 	size_t nr_vms, cap_vms;
 
@@ -245,6 +283,12 @@ int history_new(unsigned interval_s, struct history **out)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&h->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	/* /proc/stat is larger than a page on many-CPU hosts: read enough of
+	 * it to reach the btime line */
+	char *buf = malloc(256 * 1024);
+	if (buf && history_read_file("/proc/stat", buf, 256 * 1024) == 0)
+		history_parse_btime(buf, &h->btime);
+	free(buf);
 	int r = history_ring_new(h->cap, HISTORY_HOST_NR_COLS, &h->host);
 	if (r < 0) {
 		history_free(h);
@@ -355,6 +399,7 @@ static void history_sample_vm(struct history *h, struct daemon *d, const struct 
 			history_ring_push(v->ring, wall, row);
 		v->gap_marked = true;
 		v->pid = 0;
+		v->started_at = 0;
 		goto out;
 	}
 	if (v->pid != tg->pid) {
@@ -365,6 +410,14 @@ static void history_sample_vm(struct history *h, struct daemon *d, const struct 
 		history_counter_reset(&v->rx);
 		history_counter_reset(&v->tx);
 		v->pid = tg->pid;
+		v->started_at = 0;
+		char path[64], buf[1024];
+		uint64_t ticks;
+		long hz = sysconf(_SC_CLK_TCK);
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)tg->pid);
+		if (h->btime && hz > 0 && history_read_file(path, buf, sizeof(buf)) == 0 &&
+		    history_parse_starttime(buf, &ticks) == 0)
+			v->started_at = (double)h->btime + (double)ticks / (double)hz;
 	}
 	v->gap_marked = false;
 	if (p.have_cpu)
@@ -586,6 +639,16 @@ void history_host_get(struct http_req *req)
 	struct history *h = d->history;
 	pthread_mutex_lock(&h->lock);
 	json_t *series = history_ring_json(h->host, history_host_cols, since);
+	json_t *started = json_object();
+	for (size_t i = 0; started && i < h->nr_vms; i++)
+		if (h->vms[i]->started_at > 0)
+			json_object_set_new(started, h->vms[i]->name,
+					    json_real(round(h->vms[i]->started_at * 100) / 100));
 	pthread_mutex_unlock(&h->lock);
-	http_reply_json(req, 200, series ? history_reply(h, series) : NULL);
+	json_t *body = series ? history_reply(h, series) : NULL;
+	if (body && started)
+		json_object_set_new(body, "vm_started_at", started);
+	else
+		json_decref(started);
+	http_reply_json(req, 200, body);
 }

@@ -88,6 +88,12 @@ int history_parse_proc_stat(const char *text, uint64_t *total, uint64_t *idle);
 double history_cpu_busy_percent(uint64_t total0, uint64_t idle0, uint64_t total1,
 				uint64_t idle1);
 
+/* Field 22 of /proc/PID/stat (starttime: clock ticks after boot); fields
+ * are counted from the last ')' because the command name may hold one. */
+int history_parse_starttime(const char *stat_text, uint64_t *ticks);
+/* "btime N" of /proc/stat: the boot time in Unix seconds. */
+int history_parse_btime(const char *proc_stat, uint64_t *btime);
+
 /* Sum of rx_bytes and tx_bytes of the named interfaces, read from
  * SYSFS_NET/NAME/statistics/ (sysfs_net is normally "/sys/class/net").
  * Returns 0, or -ENOENT when an interface is missing (the sums then cover
@@ -107,7 +113,9 @@ void history_stop(struct history *h);
 void history_sample(struct history *h, struct daemon *d);
 unsigned history_interval(const struct history *h);
 
-/* GET /api/v1/vms/{name}/history and /api/v1/host/history */
+/* GET /api/v1/vms/{name}/history and /api/v1/host/history; the host reply
+ * also carries "vm_started_at": {NAME: Unix seconds} for running VMs (the
+ * start of their monitor process), so the VM list can show uptimes. */
 void history_vm_get(struct http_req *req);
 void history_host_get(struct http_req *req);
 

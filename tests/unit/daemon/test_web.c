@@ -96,6 +96,21 @@ TEST(proc_stat)
 	CHECK_EQ_INT(history_parse_proc_stat("cpu  1 2\n", &t0, &i0), -EINVAL);
 }
 
+TEST(process_start_time)
+{
+	uint64_t v = 0;
+	/* a command name with spaces and ')' must not shift the fields */
+	const char *stat = "4242 (qemu) x (y)) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 "
+			   "5 0 987654 123456789 300 18446744073709551615";
+	CHECK_EQ_INT(history_parse_starttime(stat, &v), 0);
+	CHECK(v == 987654);
+	CHECK_EQ_INT(history_parse_starttime("4242 (qemu) S 1 2", &v), -EINVAL);
+	CHECK_EQ_INT(history_parse_btime("cpu  1 2 3 4\nintr 5\nbtime 1764140000\nprocesses 9\n", &v),
+		     0);
+	CHECK(v == 1764140000);
+	CHECK_EQ_INT(history_parse_btime("cpu  1 2 3 4\n", &v), -EINVAL);
+}
+
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
