@@ -24,6 +24,24 @@ function h(spec, attrs, ...kids) {
   return el;
 }
 
+// Replace el's content with build() only when data changed since the last
+// call, and keep keyboard focus on the same control across the re-render
+// (polling must not throw a keyboard user back to the top of the page).
+function render(el, data, build) {
+  const key = JSON.stringify(data);
+  if (el._renderKey === key) return;
+  el._renderKey = key;
+  const a = document.activeElement;
+  const focusKey = a && el.contains(a) ? (a.dataset.key || a.getAttribute('href') || a.id) : null;
+  el.replaceChildren(...[build()].flat().filter((x) => x != null));
+  if (focusKey) {
+    const again = [...el.querySelectorAll('[data-key],a[href],[id]')]
+      .find((e) => (e.dataset.key || e.getAttribute('href') || e.id) === focusKey);
+    if (again && !again.disabled) again.focus();
+    else el.closest('section, main')?.focus?.();
+  }
+}
+
 // ---------------------------------------------------------------- messages
 // Errors from the API appear as readable sentences; the same sentence is
 // shown once (with a count), so a failing poll does not pile them up.
@@ -161,7 +179,7 @@ function actionButtons(vm, after) {
   return h('div.actions', { 'data-needs': 'write' }, ACTIONS.map((a) => {
     const ok = a.when.includes(vm.state);
     const b = h('button' + (a.danger ? '.danger' : '.secondary'), {
-      type: 'button', disabled: !ok || !canWrite(), 'data-action': a.id,
+      type: 'button', disabled: !ok || !canWrite(), 'data-action': a.id, 'data-key': `${vm.name}:${a.id}`,
       'aria-label': `${a.label} ${vm.name}`,
       onclick: async () => {
         if (busy.has(a.id)) return;
@@ -170,6 +188,9 @@ function actionButtons(vm, after) {
         b.classList.add('busy');
         await runAction(vm, a, after);
         busy.delete(a.id);
+        // still shown (the state did not change): usable again
+        b.classList.remove('busy');
+        b.disabled = !ok || !canWrite();
       },
     }, a.label);
     return b;
@@ -232,7 +253,7 @@ function dashboard() {
       ]);
       if (!v.alive) return;
       const warn = (host.warnings || []).map((w) => h('p.warning', { role: 'note' }, `⚠ ${w}`));
-      hostBox.replaceChildren(h('h2', { id: 'h-host' }, 'Host'),
+      render(hostBox, host, () => [h('h2', { id: 'h-host' }, 'Host'),
         h('dl.kv', {},
           h('dt', {}, 'Name'), h('dd', {}, host.hostname),
           h('dt', {}, 'Acceleration'), h('dd', {}, h('span.accel.accel-' + host.accel, { 'data-test': 'accel' }, host.accel === 'kvm' ? 'KVM (hardware)' : 'TCG (emulation)')),
@@ -240,7 +261,7 @@ function dashboard() {
           h('dt', {}, 'Memory'), h('dd', {}, fmtMib(host.memory_mib)),
           h('dt', {}, 'QEMU'), h('dd', {}, host.qemu_version || '–'),
           h('dt', {}, 'vesseld'), h('dd', {}, host.version)),
-        warn);
+        ...warn]);
       hist = mergeSamples(hist, hh.samples, hh.window_seconds);
       const t = hist.t || [];
       if (t.length) since = t[t.length - 1];
@@ -252,8 +273,11 @@ function dashboard() {
           h('meter', { min: 0, max: 100, value: pct ?? 0, 'aria-label': `${label} ${pct ?? 0} %` }));
       };
       const cpu = last('cpu_percent');
+      const cpuMeter = h('div.meter', {},
+        h('div.meter-label', {}, h('span', {}, 'CPU'), h('span', {}, cpu == null ? '–' : `${cpu.toFixed(0)} % of ${host.cpus} CPUs`)),
+        h('meter', { min: 0, max: 100, value: cpu ?? 0, 'aria-label': `CPU ${cpu == null ? 0 : cpu.toFixed(0)} %` }));
       useBox.replaceChildren(h('h2', { id: 'h-use' }, 'Use'),
-        meter('CPU', cpu ?? 0, cpu == null ? 0 : 100, (x) => `${x.toFixed(0)} %`),
+        cpuMeter,
         meter('Memory', last('memory_used_bytes'), last('memory_total_bytes'), fmtBytes),
         meter('Disk (data directory)', last('disk_used_bytes'), last('disk_total_bytes'), fmtBytes),
         h('p.help', {}, `Load average ${last('load1') ?? '–'}; sampled every ${hh.interval_seconds} s.`));
@@ -266,11 +290,12 @@ function dashboard() {
 
       const counts = {};
       for (const m of vms.vms) counts[m.state] = (counts[m.state] || 0) + 1;
-      vmBox.replaceChildren(h('h2', { id: 'h-vms' }, 'VMs'),
+      render(vmBox, counts, () => [h('h2', { id: 'h-vms' }, 'VMs'),
         h('p.big', {}, h('a', { href: '#/vms' }, `${vms.vms.length} VM${vms.vms.length === 1 ? '' : 's'}`)),
-        h('ul.counts', {}, Object.keys(counts).sort().map((s) => h('li', {}, stateBadge(s), ` ${counts[s]}`))),
-        vms.vms.length ? null : h('p.help', {}, 'No VMs yet. Create one on the VMs page.'));
-      taskBox.replaceChildren(h('h2', { id: 'h-tasks' }, 'Recent tasks'), taskTable(tasks.tasks.slice(0, 8)));
+        h('ul.counts', { 'aria-label': 'VMs by state' }, Object.keys(counts).sort().map((s) => h('li', {}, stateBadge(s), ` ${counts[s]}`))),
+        vms.vms.length ? null : h('p.help', {}, 'No VMs yet. Create one on the VMs page.')]);
+      const recent = tasks.tasks.slice(0, 8);
+      render(taskBox, recent, () => [h('h2', { id: 'h-tasks' }, 'Recent tasks'), taskTable(recent)]);
     } catch (e) {
       if (e.status !== 401) message(`Dashboard: ${errorText(e)}`);
     }
@@ -302,19 +327,17 @@ function vmList() {
       if (!v.alive) return;
       started = hh.vm_started_at || {};
       const now = Date.now() / 1000;
-      if (!vms.vms.length) {
-        table.replaceChildren(h('p.help', {}, 'No VMs yet. Create one with “Create VM”.'));
-        return;
-      }
-      table.replaceChildren(h('table.vms', {},
+      const uptime = (m) => (started[m.name] && (m.state === 'running' || m.state === 'paused') ? fmtDuration(now - started[m.name]) : '–');
+      const rows = vms.vms.map((m) => [m.name, m.state, m.vcpus, m.memory_mib, uptime(m)]);
+      render(table, rows, () => (!vms.vms.length ? h('p.help', {}, 'No VMs yet. Create one with “Create VM”.') : h('table.vms', {},
         h('thead', {}, h('tr', {}, ['Name', 'State', 'vCPUs', 'Memory', 'Uptime', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, vms.vms.map((m) => h('tr', { 'data-vm': m.name },
           h('td', {}, h('a', { href: `#/vms/${enc(m.name)}` }, m.name)),
           h('td', {}, stateBadge(m.state)),
           h('td.num', {}, m.vcpus),
           h('td.num', {}, fmtMib(m.memory_mib)),
-          h('td.num', {}, started[m.name] && (m.state === 'running' || m.state === 'paused') ? fmtDuration(now - started[m.name]) : '–'),
-          h('td', {}, actionButtons(m, refresh)))))));
+          h('td.num', {}, uptime(m)),
+          h('td', {}, actionButtons(m, refresh))))))));
     } catch (e) {
       if (e.status !== 401) message(`VM list: ${errorText(e)}`);
     }
@@ -362,8 +385,8 @@ function vmPage(name, tab) {
       lastState = vm.state;
       if (v.onRunningChange && (first || wasRunning !== isRunning)) v.onRunningChange(isRunning);
     }
-    state.replaceChildren(stateBadge(vm.state));
-    actions.replaceChildren(actionButtons(vm, refreshVm));
+    render(state, vm.state, () => stateBadge(vm.state));
+    render(actions, [vm.state, role], () => actionButtons(vm, refreshVm));
     v.onVm && v.onVm(vm, events);
   };
 
@@ -385,7 +408,7 @@ function overview(v, body, name) {
 
   v.onVm = async (vm, events) => {
     const boot = vm.boot || {};
-    cfg.replaceChildren(h('h2', { id: 'h-cfg' }, 'Configuration'), h('dl.kv', {},
+    render(cfg, vm, () => [h('h2', { id: 'h-cfg' }, 'Configuration'), h('dl.kv', {},
       h('dt', {}, 'State'), h('dd', {}, stateBadge(vm.state)),
       h('dt', {}, 'vCPUs'), h('dd', {}, vm.vcpus),
       h('dt', {}, 'Memory'), h('dd', {}, fmtMib(vm.memory_mib)),
@@ -396,17 +419,17 @@ function overview(v, body, name) {
       h('dt', {}, 'Monitor pid'), h('dd', {}, vm.pid ?? '–'),
       h('dt', {}, 'UUID'), h('dd', {}, h('code', {}, vm.uuid)),
       h('dt', {}, 'Created'), h('dd', {}, fmtTime(vm.created_at)),
-      vm.description ? [h('dt', {}, 'Description'), h('dd', {}, vm.description)] : null));
-    disks.replaceChildren(h('h2', { id: 'h-disks' }, 'Disks'), vm.disks.length ? h('div.table-wrap', {}, h('table', {},
+      vm.description ? [h('dt', {}, 'Description'), h('dd', {}, vm.description)] : null)]);
+    render(disks, vm.disks, () => [h('h2', { id: 'h-disks' }, 'Disks'), vm.disks.length ? h('div.table-wrap', {}, h('table', {},
       h('thead', {}, h('tr', {}, ['#', 'Image', 'Clone', 'Size', 'Format'].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, vm.disks.map((d) => h('tr', {}, h('td', {}, d.index), h('td', {}, d.image ?? 'blank'),
-        h('td', {}, d.clone ?? '–'), h('td.num', {}, fmtBytes(d.size_bytes)), h('td', {}, d.format)))))) : h('p.help', {}, 'No disks.'));
+        h('td', {}, d.clone ?? '–'), h('td.num', {}, fmtBytes(d.size_bytes)), h('td', {}, d.format)))))) : h('p.help', {}, 'No disks.')]);
     let tasks = [];
     try { tasks = (await api('GET', 'tasks')).tasks.filter((t) => t.target === vm.name).slice(0, 5); } catch (e) { /* shown elsewhere */ }
     if (!v.alive) return;
-    tasksEv.replaceChildren(h('h2', { id: 'h-te' }, 'Tasks and events'), taskTable(tasks),
+    render(tasksEv, [tasks, events.length], () => [h('h2', { id: 'h-te' }, 'Tasks and events'), taskTable(tasks),
       h('h3', {}, 'Events seen by this page'),
-      h('ul.events', {}, events.slice(0, 10).map((e) => h('li', {}, h('time', {}, e.t.toLocaleTimeString()), ' ', e.text))));
+      h('ul.events', {}, events.slice(0, 10).map((e) => h('li', {}, h('time', {}, e.t.toLocaleTimeString()), ' ', e.text)))]);
   };
 
   const charts = [];
@@ -486,7 +509,7 @@ function images() {
     try {
       const j = await api('GET', 'images');
       if (!v.alive) return;
-      table.replaceChildren(j.images.length ? h('table', {},
+      render(table, j.images, () => (j.images.length ? h('table', {},
         h('thead', {}, h('tr', {}, ['Name', 'State', 'Source format', 'Virtual size', 'File size', 'Used by', ''].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, j.images.map((i) => h('tr', {},
           h('td', {}, i.name), h('td', {}, stateBadge(i.state)), h('td', {}, i.source_format),
@@ -499,7 +522,7 @@ function images() {
               try { await api('DELETE', `images/${enc(i.name)}`); } catch (e) { message(`Delete image ${i.name}: ${errorText(e)}`); }
               refresh();
             },
-          }, 'Delete')))))) : h('p.help', {}, 'No images. Import one from a file on the host.'));
+          }, 'Delete')))))) : h('p.help', {}, 'No images. Import one from a file on the host.')));
     } catch (e) {
       if (e.status !== 401) message(`Images: ${errorText(e)}`);
     }

@@ -218,7 +218,7 @@ try {
   await page.setViewportSize({ width: 1280, height: 800 });
 
   step('keyboard: Tab reaches the navigation');
-  await page.keyboard.press('Tab');
+  await page.waitForTimeout(3500); // a poll re-renders: focus must survive it
   await page.keyboard.press('Tab');
   const focused = await page.evaluate(() => document.activeElement?.tagName);
   check(['A', 'BUTTON'].includes(focused), `Tab moves focus to a link or button (${focused})`);
