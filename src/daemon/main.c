@@ -31,8 +31,9 @@ static void main_usage(FILE *f)
 		"  --allow-dir DIR    directory clients may import images and kernels from\n"
 		"                     (repeatable; default DATA_DIR/import)\n"
 		"  --qemu PATH        qemu-system-x86_64 binary (default from PATH)\n"
-		"  --web-dir DIR      web UI files served at / (default: BUILD/web when run\n"
-		"                     from the build tree, else %s)\n"
+		"  --web-dir DIR      web UI files served at / (default %s:\n"
+		"                     BUILD/web when run from the build tree, else\n"
+		"                     the installed DATADIR/vessel/web)\n"
 		"  --history-interval SECONDS\n"
 		"                     how often VM and host use is sampled for the graphs\n"
 		"                     (1..60, default %d; one hour is kept)\n",
