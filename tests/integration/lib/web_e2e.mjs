@@ -119,6 +119,7 @@ try {
   check(vErr.includes('vcpus'), `the API's validation message is shown next to vCPUs: ${vErr}`);
   check(await page.getAttribute('#c-vcpus', 'aria-invalid') === 'true', 'the vCPUs field is marked invalid');
   check((await apiFetch(page, 'GET', `vms/${VM}`)).status === 404, 'a refused create leaves no VM');
+  await shot(page, 'create-error.png');
   await page.fill('#c-vcpus', '1');
   await page.click('#create-submit');
   await page.waitForSelector(`tr[data-vm="${VM}"]`);
@@ -127,6 +128,9 @@ try {
   await page.click(`tr[data-vm="${VM}"] button[data-action=start]`);
   await waitState(page, VM, 'running', 60000);
   await page.waitForSelector(`tr[data-vm="${VM}"] .state-running`);
+  await page.waitForFunction((vm) => /\d+s|\d+m/.test(document.querySelector(`tr[data-vm="${vm}"] td:nth-child(5)`)?.textContent || ''), VM, { timeout: 15000 });
+  check(true, 'the list shows an uptime');
+  await shot(page, 'vm-list.png');
 
   step('serial console: boot line, then a command');
   await page.goto(`${URL_}#/vms/${VM}/console`);
@@ -231,6 +235,7 @@ try {
   await page.waitForSelector('#login:not([hidden])', { timeout: 15000 });
   const lm = await page.textContent('#login-msg');
   check(/session ended/.test(lm), `the login page explains why: ${lm}`);
+  check(!(await page.isVisible('#top')), 'the navigation is hidden on the login page');
   check(await page.evaluate(() => sessionStorage.getItem('vessel.token')) === null, 'the refused token is forgotten');
   await shot(page, 'login-expired.png');
 } catch (e) {
