@@ -463,6 +463,9 @@ static void qemu_vm_on_exit(struct engine_vm *vm)
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 
+	/* QEMU removes its chardev sockets when it exits, but not the VNC
+	 * one; the graphical console should not find a display that is gone. */
+	qemu_run_unlink(&vm->spec, QEMU_RUN_VNC);
 	if (st == ENGINE_STATE_CRASHED)
 		log_warn("VM '%s': %s", vm->spec.name, reason);
 	else
