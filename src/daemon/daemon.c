@@ -1,5 +1,5 @@
 /* daemon: vesseld's start-up and shutdown: data directory layout, the admin
- * token, the store, the registries, re-attaching running VMs, the HTTP
+ * token, the store, the audit log, the registries, re-attaching running VMs, the HTTP
  * listeners; plus the worker-thread helper and error helper used by every
  * resource. Shutdown stops the API but leaves VMs running (they are
  * re-attached at the next start). */
@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/audit.h"
 #include "daemon/http.h"
 #include "daemon/store.h"
 #include "lib/util.h"
@@ -227,6 +228,14 @@ int daemon_new(const struct daemon_config *cfg, struct engine *engine, struct da
 		*err = strdup(store_err);
 		goto out;
 	}
+	struct auth_limits lim = AUTH_LIMITS_DEFAULT;
+	if (d->cfg.auth_limits.lockout_after)
+		lim = d->cfg.auth_limits;
+	if ((r = auth_limiter_new(&lim, NULL, NULL, &d->limiter)) < 0)
+		goto out;
+	daemon_path(d, path, sizeof(path), "audit.log");
+	if ((r = audit_open(path, d->store, &d->audit, err)) < 0)
+		goto out;
 	/* Which vesseld last opened the database: helps whoever reads a
 	 * data directory from a backup. */
 	store_setting_put(d->store, "vesseld_version", "0.1.0");
@@ -304,6 +313,8 @@ void daemon_free(struct daemon *d)
 	vm_registry_free(d);
 	image_registry_free(d);
 	task_registry_free(d);
+	audit_free(d->audit);
+	auth_limiter_free(d->limiter);
 	store_free(d->store);
 	for (size_t i = 0; i < DAEMON_MAX_ALLOW_DIRS; i++)
 		free((char *)d->allow_resolved[i]);
