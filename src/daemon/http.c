@@ -221,11 +221,15 @@ static bool http_is_read(const char *method)
 }
 
 /* Every change, and every refused authentication or authorization, goes
- * to the audit log with who asked and the answer. */
+ * to the audit log with who asked and the answer. A read that needs an
+ * operator is a change too: the console WebSocket carries keyboard input. */
 static void http_audit(struct http_req *req)
 {
 	bool refused = req->status == 401 || req->status == 403 || req->status == 429;
-	if (!req->d->audit || (http_is_read(req->method) && !refused))
+	bool changes = !http_is_read(req->method) ||
+		       (req->route && auth_route_role(req->route->method, req->route->role) ==
+					      AUTH_ROLE_OPERATOR);
+	if (!req->d->audit || (!changes && !refused))
 		return;
 	const char *object = req->route ? req->params[0] : NULL;
 	json_t *body = NULL;
