@@ -246,6 +246,113 @@ int auth_expiry_parse(const char *s, int64_t now, int64_t *out, char err[AUTH_ER
 	return 0;
 }
 
+/* ---- token table in memory ---- */
+
+struct auth_tokens {
+	pthread_rwlock_t lock;
+	struct token_record *v; /* sorted by id */
+	int64_t *flushed;       /* last_used as last written to the store */
+	size_t n, cap;
+};
+
+int auth_tokens_new(struct auth_tokens **out)
+{
+	struct auth_tokens *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	pthread_rwlock_init(&c->lock, NULL);
+	*out = c;
+	return 0;
+}
+
+void auth_tokens_free(struct auth_tokens *c)
+{
+	if (!c)
+		return;
+	pthread_rwlock_destroy(&c->lock);
+	free(c->v);
+	free(c->flushed);
+	free(c);
+}
+
+/* Index of id, or where it would go (*found false). */
+static size_t auth_tokens_find(const struct auth_tokens *c, const char *id, bool *found)
+{
+	size_t lo = 0, hi = c->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int r = strcmp(c->v[mid].id, id);
+		if (r == 0) {
+			*found = true;
+			return mid;
+		}
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+int auth_tokens_put(struct auth_tokens *c, const struct token_record *t)
+{
+	int r = 0;
+	bool found;
+	pthread_rwlock_wrlock(&c->lock);
+	size_t i = auth_tokens_find(c, t->id, &found);
+	if (!found) {
+		if (c->n == c->cap) {
+			size_t ncap = c->cap ? c->cap * 2 : 16;
+			struct token_record *nv = realloc(c->v, ncap * sizeof(*nv));
+			if (nv)
+				c->v = nv;
+			int64_t *nf = nv ? realloc(c->flushed, ncap * sizeof(*nf)) : NULL;
+			if (!nf) {
+				r = -ENOMEM;
+				goto out;
+			}
+			c->flushed = nf;
+			c->cap = ncap;
+		}
+		memmove(c->v + i + 1, c->v + i, (c->n - i) * sizeof(*c->v));
+		memmove(c->flushed + i + 1, c->flushed + i, (c->n - i) * sizeof(*c->flushed));
+		c->n++;
+	}
+	c->v[i] = *t;
+	c->flushed[i] = t->last_used;
+out:
+	pthread_rwlock_unlock(&c->lock);
+	return r;
+}
+
+int auth_tokens_get(struct auth_tokens *c, const char *id, struct token_record *out)
+{
+	bool found;
+	pthread_rwlock_rdlock(&c->lock);
+	size_t i = auth_tokens_find(c, id, &found);
+	if (found)
+		*out = c->v[i];
+	pthread_rwlock_unlock(&c->lock);
+	return found ? 0 : -ENOENT;
+}
+
+bool auth_tokens_touch(struct auth_tokens *c, const char *id, int64_t now)
+{
+	bool found, flush = false;
+	pthread_rwlock_wrlock(&c->lock);
+	size_t i = auth_tokens_find(c, id, &found);
+	if (found) {
+		c->v[i].last_used = now;
+		if (now - c->flushed[i] >= 60) {
+			c->flushed[i] = now;
+			flush = true;
+		}
+	}
+	pthread_rwlock_unlock(&c->lock);
+	return flush;
+}
+
 /* ---- brute-force limiter ---- */
 
 int auth_limits_parse(const char *s, struct auth_limits *out)

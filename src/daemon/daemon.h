@@ -101,6 +101,7 @@ struct daemon {
 	volatile bool shutting_down;
 
 	struct auth_limiter *limiter; /* failed authentications per client address */
+	struct auth_tokens *tokens;   /* the tokens table, in memory (auth.h) */
 	struct audit_log *audit;      /* DATA_DIR/audit.log */
 };
 

@@ -319,14 +319,15 @@ static bool http_authenticate(struct http_req *req)
 			v = AUTH_OK;
 		} else if (auth_token_parse(given, id, secret) == 0) {
 			snprintf(req->audit_token, sizeof(req->audit_token), "%s", id);
-			if (store_token_get(d->store, id, &t) == 0)
+			if (auth_tokens_get(d->tokens, id, &t) == 0)
 				v = auth_token_check(&t, secret, now);
 			explicit_bzero(secret, sizeof(secret));
 			if (v == AUTH_OK) {
 				snprintf(who->token_id, sizeof(who->token_id), "%s", t.id);
 				who->role = t.role;
 				snprintf(who->project, sizeof(who->project), "%s", t.project);
-				store_token_touch(d->store, t.id, now);
+				if (auth_tokens_touch(d->tokens, t.id, now))
+					store_token_touch(d->store, t.id, now);
 			}
 		}
 	}

@@ -36,8 +36,13 @@ void tokens_list(struct http_req *req)
 		return;
 	}
 	json_t *arr = json_array();
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		/* the stored last use lags up to a minute behind memory's */
+		struct token_record mem;
+		if (auth_tokens_get(req->d->tokens, v[i].id, &mem) == 0)
+			v[i].last_used = mem.last_used;
 		json_array_append_new(arr, tokens_to_json(&v[i]));
+	}
 	free(v);
 	http_reply_json(req, 200, json_pack("{s:o}", "tokens", arr));
 }
@@ -119,6 +124,8 @@ void tokens_create(struct http_req *req)
 				  "revoked); choose another name", t.name);
 		goto out;
 	}
+	if (r == 0)
+		r = auth_tokens_put(req->d->tokens, &t);
 	if (r < 0) {
 		http_reply_errorf(req, 500, "internal", "cannot store the token; see vesseld's log");
 		goto out;
@@ -136,8 +143,13 @@ out:
 void tokens_revoke(struct http_req *req)
 {
 	const char *id = req->params[0];
-	int r = strlen(id) == AUTH_ID_LEN ? store_token_revoke(req->d->store, id, (int64_t)time(NULL))
-					  : -ENOENT;
+	struct token_record t;
+	int64_t now = (int64_t)time(NULL);
+	int r = strlen(id) == AUTH_ID_LEN ? store_token_revoke(req->d->store, id, now) : -ENOENT;
+	if (r == 0 && auth_tokens_get(req->d->tokens, id, &t) == 0) {
+		t.revoked = now;
+		r = auth_tokens_put(req->d->tokens, &t);
+	}
 	if (r == -ENOENT) {
 		http_reply_errorf(req, 404, "not_found",
 				  "there is no token with id '%s'; list them with GET /api/v1/tokens", id);

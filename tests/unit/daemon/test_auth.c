@@ -138,6 +138,43 @@ TEST(scope)
 	CHECK(!auth_scope_allows(&dflt, "team-a"));
 }
 
+TEST(token_table)
+{
+	struct auth_tokens *c = NULL;
+	struct token_record t = {0}, out;
+	CHECK_EQ_INT(auth_tokens_new(&c), 0);
+	CHECK_EQ_INT(auth_tokens_get(c, "0000000000000000", &out), -ENOENT);
+	/* many ids in random order stay findable */
+	for (unsigned i = 0; i < 100; i++) {
+		snprintf(t.id, sizeof(t.id), "%016x", (i * 7919u) % 1000u);
+		snprintf(t.name, sizeof(t.name), "n%u", i);
+		t.last_used = 0;
+		CHECK_EQ_INT(auth_tokens_put(c, &t), 0);
+	}
+	for (unsigned i = 0; i < 100; i++) {
+		char id[17], name[16];
+		snprintf(id, sizeof(id), "%016x", (i * 7919u) % 1000u);
+		snprintf(name, sizeof(name), "n%u", i);
+		CHECK_EQ_INT(auth_tokens_get(c, id, &out), 0);
+		CHECK_STR(out.name, name);
+	}
+	/* replace: a revocation is seen at once */
+	snprintf(t.id, sizeof(t.id), "%016x", 0u);
+	CHECK_EQ_INT(auth_tokens_get(c, t.id, &out), 0);
+	out.revoked = 5;
+	CHECK_EQ_INT(auth_tokens_put(c, &out), 0);
+	CHECK_EQ_INT(auth_tokens_get(c, t.id, &out), 0);
+	CHECK_EQ_INT(out.revoked, 5);
+	/* a use is written to the store at most once a minute */
+	CHECK(auth_tokens_touch(c, t.id, 1000));
+	CHECK(!auth_tokens_touch(c, t.id, 1030));
+	CHECK_EQ_INT(auth_tokens_get(c, t.id, &out), 0);
+	CHECK_EQ_INT(out.last_used, 1030);
+	CHECK(auth_tokens_touch(c, t.id, 1060));
+	CHECK(!auth_tokens_touch(c, "ffffffffffffffff", 2000));
+	auth_tokens_free(c);
+}
+
 static uint64_t fake_ms;
 static uint64_t fake_clock(void *arg)
 {
