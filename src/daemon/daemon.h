@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "daemon/auth.h"
 #include "daemon/engine/engine.h"
 #include "daemon/model.h"
 #include "daemon/validate.h"
@@ -33,6 +34,7 @@ struct daemon_config {
 	unsigned http_threads;   /* 0 = number of CPUs */
 	char web_dir[PATH_MAX];  /* web UI files; empty = none served */
 	unsigned history_interval_s; /* history sampling period; 0 = default (5 s) */
+	struct auth_limits auth_limits; /* all zero = AUTH_LIMITS_DEFAULT */
 };
 
 /* An API error: HTTP status, code from docs/api.md and a sentence. */
@@ -66,6 +68,7 @@ struct image_entry; /* images.c */
 struct task;        /* tasks.c */
 struct http_server; /* http.c */
 struct history;     /* history.c */
+struct audit_log;   /* audit.c */
 
 struct daemon {
 	struct daemon_config cfg;
@@ -100,6 +103,10 @@ struct daemon {
 	struct http_server *tcp, *unix_srv;
 	struct history *history; /* resource history for the web UI's graphs */
 	volatile bool shutting_down;
+
+	struct auth_limiter *limiter; /* failed authentications per client address */
+	struct auth_tokens *tokens;   /* the tokens table, in memory (auth.h) */
+	struct audit_log *audit;      /* DATA_DIR/audit.log */
 };
 
 /* daemon.c */

@@ -596,13 +596,9 @@ void history_vm_get(struct http_req *req)
 	double since;
 	if (history_since(req, &since) < 0)
 		return;
-	struct vm *vm = vm_get(d, req->params[0]);
-	if (!vm) {
-		http_reply_errorf(req, 404, "not_found",
-				  "there is no VM named '%s'; list VMs with GET /api/v1/vms",
-				  req->params[0]);
+	struct vm *vm = http_vm_get(req); /* 404 also outside the token's project */
+	if (!vm)
 		return;
-	}
 	vm_unref(d, vm);
 	if (!d->history) {
 		http_reply_errorf(req, 500, "internal", "the history sampler is not running");

@@ -23,6 +23,7 @@ static void main_usage(FILE *f)
 		"               [--allow-dir DIR]... [--qemu PATH] [--qemu-img PATH]\n"
 		"               [--http-threads N] [--log-level error|warn|info|debug]\n"
 		"               [--web-dir DIR] [--history-interval SECONDS]\n"
+		"               [--auth-limits FREE:DELAY_MS:LOCKOUT_AFTER:LOCKOUT_S]\n"
 		"  --data-dir DIR     state, disks and images (default /var/lib/vessel)\n"
 		"  --listen ADDR:PORT TCP API with bearer token (default 127.0.0.1:8006;\n"
 		"                     'none' to disable)\n"
@@ -36,7 +37,10 @@ static void main_usage(FILE *f)
 		"                     the installed DATADIR/vessel/web)\n"
 		"  --history-interval SECONDS\n"
 		"                     how often VM and host use is sampled for the graphs\n"
-		"                     (1..60, default %d; one hour is kept)\n",
+		"                     (1..60, default %d; one hour is kept)\n"
+		"  --auth-limits F:D:A:L  failed TCP authentications from one address: F free,\n"
+		"                     then a delay of D ms doubling each time, a lockout of\n"
+		"                     L s after A (default 5:1000:10:300)\n",
 		web_default, HISTORY_DEFAULT_INTERVAL_S);
 }
 
@@ -68,6 +72,7 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, 'L'},
 		{"web-dir", required_argument, NULL, 'w'},
 		{"history-interval", required_argument, NULL, 'H'},
+		{"auth-limits", required_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -122,6 +127,13 @@ int main(int argc, char **argv)
 				goto out;
 			}
 			cfg->history_interval_s = (unsigned)n;
+			break;
+		case 'A':
+			if (auth_limits_parse(optarg, &cfg->auth_limits) < 0) {
+				fprintf(stderr, "vesseld: --auth-limits must be FREE:DELAY_MS:LOCKOUT_AFTER:"
+					"LOCKOUT_S with FREE <= LOCKOUT_AFTER, e.g. 5:1000:10:300\n");
+				goto out;
+			}
 			break;
 		case 'h':
 			main_usage(stdout);

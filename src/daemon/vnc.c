@@ -196,13 +196,9 @@ void vnc_ws(struct http_req *req)
 	if (console_ws_handshake(req, "noVNC connects here; there is no plain HTTP form", accept) <
 	    0)
 		return;
-	struct vm *vm = vm_get(d, req->params[0]);
-	if (!vm) {
-		http_reply_errorf(req, 404, "not_found",
-				  "there is no VM named '%s'; list VMs with GET /api/v1/vms",
-				  req->params[0]);
+	struct vm *vm = http_vm_get(req); /* 404 also outside the token's project */
+	if (!vm)
 		return;
-	}
 	pthread_mutex_lock(&d->vms_lock);
 	enum vm_state st = vm->rec.state;
 	pthread_mutex_unlock(&d->vms_lock);

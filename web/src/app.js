@@ -87,12 +87,13 @@ onUnauthorized((err) => {
   showLogin('Your session ended: vesseld no longer accepts the token (it was wrong, expired or revoked). Log in again.');
 });
 
-// The role decides which actions are offered. Roles come with the auth
-// work; until vesseld reports one, any accepted token is treated as admin.
+// The role decides which actions are offered (GET /whoami); should that
+// fail, every action is offered and the API still refuses what the role
+// does not allow.
 async function loadRole() {
   role = 'admin';
   try {
-    const j = await api('GET', 'auth/whoami', undefined, { noLogout: true });
+    const j = await api('GET', 'whoami', undefined, { noLogout: true });
     if (j && typeof j.role === 'string') role = j.role;
   } catch (e) { /* no such endpoint yet */ }
   document.body.dataset.role = role;
@@ -504,7 +505,7 @@ function images() {
   setNav('images');
   const table = h('div.table-wrap');
   view.append(h('div.title-row', {}, h('h1', {}, 'Images'),
-    h('button', { type: 'button', 'data-needs': 'write', onclick: () => openImport(refresh) }, 'Import image')), table);
+    h('button', { type: 'button', 'data-needs': 'admin', onclick: () => openImport(refresh) }, 'Import image')), table);
   const refresh = async () => {
     try {
       const j = await api('GET', 'images');
@@ -516,7 +517,7 @@ function images() {
           h('td.num', {}, fmtBytes(i.virtual_size_bytes)), h('td.num', {}, fmtBytes(i.size_bytes)),
           h('td', {}, (i.used_by || []).join(', ') || '–'),
           h('td', {}, h('button.danger', {
-            type: 'button', 'data-needs': 'write', disabled: (i.used_by || []).length > 0 || !canWrite(), 'aria-label': `Delete image ${i.name}`,
+            type: 'button', 'data-needs': 'admin', disabled: (i.used_by || []).length > 0 || role !== 'admin', 'aria-label': `Delete image ${i.name}`,
             onclick: async () => {
               if (!(await confirmDialog(`Delete image ${i.name}?`, 'The stored image file is deleted.', 'Delete'))) return;
               try { await api('DELETE', `images/${enc(i.name)}`); } catch (e) { message(`Delete image ${i.name}: ${errorText(e)}`); }

@@ -385,6 +385,18 @@ TEST(history_api)
 	json_decref(j);
 }
 
+TEST(whoami)
+{
+	json_t *j = NULL;
+	CHECK_EQ_INT(api_get("/api/v1/whoami", &j), 200);
+	CHECK_STR(json_string_value(json_object_get(j, "role")), "admin");
+	CHECK_STR(json_string_value(json_object_get(j, "token_id")), "admin.token");
+	CHECK(json_is_null(json_object_get(j, "project")));
+	json_decref(j);
+	char resp[4096];
+	CHECK_EQ_INT(raw_get("/api/v1/whoami", NULL, resp, sizeof(resp)), 401);
+}
+
 /* A fake VNC server: sends the RFB 3.8 banner (RFC 6143 §7.1.1) and echoes
  * what it reads back prefixed with "ECHO:", for up to 4 connections (the
  * proxy probes the socket once before the upgrade). */
