@@ -12,8 +12,9 @@ xterm.js serial console and runs a typed command, opens the noVNC console
 and checks the canvas has non-blank pixels, checks the graphs have data
 points, stops the VM (confirmation), sees the stopped console say so,
 deletes it, watches a VM deleted elsewhere vanish without errors, checks a
-narrow window, and finally makes the token stop working and expects the
-login page with the reason.
+narrow window, logs in with a viewer token (no actions offered), then with
+an operator token that an admin revokes while the page is open, and
+expects the login page with the reason.
 
 Screenshots go to VESSEL_TEST_OUT (default BUILD/test-logs/web/) and their
 paths are printed. SKIP (77) when node, chromium or playwright-core is

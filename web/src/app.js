@@ -84,7 +84,7 @@ function showLogin(msg) {
 
 onUnauthorized((err) => {
   if (!getToken()) return;
-  showLogin('Your session ended: vesseld no longer accepts the token (it was wrong, expired or revoked). Log in again.');
+  showLogin(`Your session ended: vesseld no longer accepts the token — ${err.message}. Log in again.`);
 });
 
 // The role decides which actions are offered (GET /whoami); should that

@@ -4,8 +4,8 @@
 // create VM (with a validation error shown next to its field), start,
 // serial console (boot line, a typed command and its output), graphical
 // console (canvas drawn), graphs with data points, stop, the console of a
-// stopped VM, delete, a VM deleted elsewhere, a narrow window, and a token
-// that stops working. Prints `STEP ...`, `SCREENSHOT path` and `CHECK-FAIL
+// stopped VM, delete, a VM deleted elsewhere, a narrow window, a viewer
+// token (no actions offered) and an operator token revoked while logged in. Prints `STEP ...`, `SCREENSHOT path` and `CHECK-FAIL
 // ...` lines; exits 0 when every check passed.
 //
 // env: VESSEL_URL, VESSEL_TOKEN, VESSEL_IMPORT (image file under the allowed
@@ -227,14 +227,39 @@ try {
   const focused = await page.evaluate(() => document.activeElement?.tagName);
   check(['A', 'BUTTON'].includes(focused), `Tab moves focus to a link or button (${focused})`);
 
-  step('a token that stops working sends the person to the login page');
-  // the page keeps polling with the token it has; vesseld now refuses it
-  await page.goto(`${URL_}#/vms`);
+  step('a viewer token: actions are not offered');
+  const mk = async (name, role) => {
+    const r = await apiFetch(page, 'POST', 'tokens', { name, role });
+    check(r.status === 201, `token ${name} created: ${r.status} ${r.body}`);
+    return JSON.parse(r.body);
+  };
+  const viewer = await mk('e2e-viewer', 'viewer');
+  await page.click('#logout');
+  await page.waitForSelector('#login:not([hidden])');
+  await page.fill('#token', viewer.secret);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /viewer/.test(document.querySelector('#who').textContent));
+  check((await page.textContent('#who')).includes('viewer'), 'the header shows the viewer role');
+  check((await apiFetch(page, 'POST', 'vms', { name: 'e2e-3', memory_mib: 64 })).status === 201, 'a VM to look at');
+  await page.click('a[data-nav=vms]');
+  await page.waitForSelector('tr[data-vm="e2e-3"]');
+  check(!(await page.isVisible('#create-vm')), 'a viewer is not offered "Create VM"');
+  check(!(await page.isVisible('tr[data-vm="e2e-3"] button[data-action=start]')), 'a viewer is not offered "Start"');
+  await apiFetch(page, 'DELETE', 'vms/e2e-3');
+
+  step('a token revoked while logged in sends the person to the login page');
+  const op = await mk('e2e-op', 'operator');
+  await page.click('#logout');
+  await page.fill('#token', op.secret);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /operator/.test(document.querySelector('#who').textContent));
+  check((await page.textContent('#who')).includes('operator'), 'the header shows the operator role');
+  await page.click('a[data-nav=vms]');
   await page.waitForSelector('#create-vm');
-  await page.evaluate(() => sessionStorage.setItem('vessel.token', 'revoked-token'));
+  check((await apiFetch(page, 'DELETE', `tokens/${op.token.id}`)).status === 200, 'operator token revoked');
   await page.waitForSelector('#login:not([hidden])', { timeout: 15000 });
   const lm = await page.textContent('#login-msg');
-  check(/session ended/.test(lm), `the login page explains why: ${lm}`);
+  check(/session ended.*revoked/.test(lm), `the login page explains why: ${lm}`);
   check(!(await page.isVisible('#top')), 'the navigation is hidden on the login page');
   check(await page.evaluate(() => sessionStorage.getItem('vessel.token')) === null, 'the refused token is forgotten');
   await shot(page, 'login-expired.png');
