@@ -4,7 +4,8 @@
 // no framework, the packages the page needs are ES modules served by
 // vesseld from the same origin.
 import { api, ApiError, getToken, setToken, clearToken, onUnauthorized } from './api.js';
-import { Chart, fmtBytes, mergeSamples } from './charts.js';
+import { Chart } from './charts.js';
+import { fieldOf, fmtBytes, fmtDuration, mergeSamples } from './util.js';
 
 const POLL_MS = 3000;
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -139,15 +140,6 @@ function confirmDialog(title, text, okLabel = 'OK') {
 }
 
 function fmtMib(mib) { return fmtBytes(mib * 1024 * 1024); }
-function fmtDuration(s) {
-  if (s == null || s < 0) return '–';
-  s = Math.floor(s);
-  const d = Math.floor(s / 86400), hh = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
-  if (d) return `${d}d ${hh}h`;
-  if (hh) return `${hh}h ${m}m`;
-  if (m) return `${m}m ${s % 60}s`;
-  return `${s}s`;
-}
 function stateBadge(state) { return h('span.state.state-' + state, { text: state }); }
 function fmtTime(iso) { return iso ? new Date(iso).toLocaleString() : '–'; }
 const enc = encodeURIComponent;
@@ -532,22 +524,6 @@ function images() {
 }
 
 // ---------------------------------------------------------------- dialogs
-// The API names the field in its validation sentence ("field 'vcpus' must
-// be ...", "'X' is not a valid name", "disks[0] ...", "boot kernel ..."):
-// that decides which input the message is shown next to.
-function fieldOf(msg) {
-  let m = msg.match(/field '([a-z_]+)'/);
-  if (m) return { size_gib: 'disk', firmware: 'boot', disks: 'disk' }[m[1]] || m[1];
-  m = msg.match(/is not a valid ([a-z_]+)/);
-  if (m) return m[1] === 'image' ? 'image' : 'name';
-  if (/^(kernel|initrd) /.test(msg)) return msg.split(' ')[0];
-  if (/image/i.test(msg)) return 'image';
-  if (/^disks\[|size_gib|disk/.test(msg)) return 'disk';
-  if (/boot|firmware/.test(msg)) return 'boot';
-  if (/^vm '|name/.test(msg)) return 'name';
-  return null;
-}
-
 function clearFieldErrors(form) {
   form.querySelectorAll('.field-error').forEach((e) => { e.textContent = ''; });
   form.querySelectorAll('[aria-invalid]').forEach((e) => e.removeAttribute('aria-invalid'));

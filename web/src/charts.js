@@ -3,14 +3,9 @@
 // as columns with null where a value was not available, which uPlot draws
 // as a gap.
 import uPlot from './vendor/uplot/uPlot.esm.js';
+import { fmtBytes } from './util.js';
 
-export function fmtBytes(v) {
-  if (v == null || !isFinite(v)) return '–';
-  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (Math.abs(v) >= 1024 && i < u.length - 1) { v /= 1024; i++; }
-  return `${v >= 100 || i === 0 ? v.toFixed(0) : v.toFixed(1)} ${u[i]}`;
-}
+
 
 const fmt = {
   percent: (v) => (v == null ? '–' : `${v.toFixed(1)} %`),
@@ -54,17 +49,4 @@ export class Chart {
     window.removeEventListener('resize', this.resize);
     this.plot.destroy();
   }
-}
-
-// Append new columns (a ?since= reply) to what we have, keeping the last
-// hour only.
-export function mergeSamples(have, add, windowSeconds) {
-  if (!have) return add;
-  const out = {};
-  const cutoff = (add.t?.length ? add.t[add.t.length - 1] : Date.now() / 1000) - windowSeconds;
-  let drop = 0;
-  const t = (have.t || []).concat(add.t || []);
-  while (drop < t.length && t[drop] < cutoff) drop++;
-  for (const k of Object.keys(add)) out[k] = (have[k] || []).concat(add[k] || []).slice(drop);
-  return out;
 }
