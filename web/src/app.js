@@ -393,6 +393,7 @@ function overview(v, body, name) {
   const cfg = h('section.card', { 'aria-labelledby': 'h-cfg' });
   const disks = h('section.card', { 'aria-labelledby': 'h-disks' });
   const tasksEv = h('section.card', { 'aria-labelledby': 'h-te' });
+  const auditEl = h('div', { id: 'vm-audit' });
   const graphs = h('section.card.wide', { 'aria-labelledby': 'h-graphs' },
     h('h2', { id: 'h-graphs' }, 'Last hour'), h('p.help', { id: 'graph-help' }, 'CPU 100 % = one host CPU. Network graphs stay empty until the VM has NICs.'));
   const chartsEl = h('div.charts', { id: 'vm-charts' });
@@ -422,8 +423,26 @@ function overview(v, body, name) {
     if (!v.alive) return;
     render(tasksEv, [tasks, events.length], () => [h('h2', { id: 'h-te' }, 'Tasks and events'), taskTable(tasks),
       h('h3', {}, 'Events seen by this page'),
-      h('ul.events', {}, events.slice(0, 10).map((e) => h('li', {}, h('time', {}, e.t.toLocaleTimeString()), ' ', e.text)))]);
+      h('ul.events', {}, events.slice(0, 10).map((e) => h('li', {}, h('time', {}, e.t.toLocaleTimeString()), ' ', e.text))),
+      auditEl]);
   };
+
+  // Admins also see who changed this VM, from the audit log.
+  if (role === 'admin') {
+    const base = `/api/v1/vms/${name}`;
+    poll(v, async () => {
+      try {
+        const j = await api('GET', `audit?path=${enc(base)}&limit=200`);
+        const mine = j.entries.filter((e) => e.path === base || e.path?.startsWith(`${base}/`) || e.path?.startsWith(`${base}?`)).slice(-8).reverse();
+        if (!v.alive) return;
+        render(auditEl, mine, () => [h('h3', {}, 'Changes (audit log)'), mine.length ? h('ul.events', {}, mine.map((e) => h('li', {},
+          h('time', {}, new Date(e.time).toLocaleTimeString()), ' ',
+          `${e.method} ${e.path.slice(base.length) || '/'} → ${e.result} by ${e.token}`))) : h('p.help', {}, 'None yet.')]);
+      } catch (e) {
+        if (e.status !== 401 && e.status !== 403) message(`Audit log: ${errorText(e)}`);
+      }
+    }, 10000);
+  }
 
   const charts = [];
   let hist = null, since = 0;

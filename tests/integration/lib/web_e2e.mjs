@@ -177,6 +177,8 @@ try {
   console.log(`GRAPH-POINTS ${pts}`);
   check((await page.textContent('#vm-charts')).includes('CPU'), 'the CPU graph is there');
   check(await page.isVisible('text=e2e-img'), 'the disks table names the image');
+  await page.waitForFunction(() => /POST \/start → 200/.test(document.querySelector('#vm-audit')?.textContent || ''), null, { timeout: 15000 });
+  check(true, 'the audit log shows the start');
   await page.waitForTimeout(5500); // one more poll so the lines have several points
   await shot(page, 'vm-page.png');
 
