@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "daemon/http.h"
-#include "daemon/metrics.h"
 #include "lib/util.h"
 
 #ifndef VESSEL_BUILD_ROOT
