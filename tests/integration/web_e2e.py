@@ -37,6 +37,10 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 def prerequisites():
     if not shutil.which("node"):
         vt.skip("node is missing (scripts/install-deps installs nodejs and npm)")
+    major = subprocess.run(["node", "-p", "process.versions.node.split('.')[0]"], capture_output=True,
+                           text=True).stdout.strip()
+    if not major.isdigit() or int(major) < 20:
+        vt.skip(f"node {major or '?'} is too old: playwright-core 1.65 needs node 20 or newer")
     if not os.access(CHROMIUM, os.X_OK):
         vt.skip(f"{CHROMIUM} is missing (scripts/install-deps installs Debian's chromium)")
     pw = os.path.join(WEB_SRC, "node_modules", "playwright-core", "package.json")
@@ -46,8 +50,8 @@ def prerequisites():
         p = subprocess.run([os.path.join(WEB_SRC, "build.sh"), WEB_OUT], env=dict(os.environ, VESSEL_WEB_DEV="1"),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
         if p.returncode != 0 or not os.path.exists(pw):
-            vt.skip("playwright-core is not installed and web/build.sh could not install it: "
-                    + p.stdout.strip().splitlines()[-1] if p.stdout.strip() else "no output")
+            last = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else "no output"
+            vt.skip(f"playwright-core is not installed and web/build.sh could not install it: {last}")
 
 
 def main(t):

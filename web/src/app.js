@@ -472,7 +472,7 @@ function consoleStatus(el) {
   return (kind, text) => { el.className = `console-status ${kind}`; el.textContent = text; el.dataset.state = kind; };
 }
 
-async function serialTab(v, body, name) {
+function serialTab(v, body, name) {
   const status = h('p.console-status', { id: 'console-status', role: 'status' });
   const term = h('div.terminal', { id: 'terminal' });
   body.append(status, term);
@@ -489,7 +489,7 @@ async function serialTab(v, body, name) {
   v.onRunningChange = (running) => open(running);
 }
 
-async function vncTab(v, body, name) {
+function vncTab(v, body, name) {
   const status = h('p.console-status', { id: 'vnc-status', role: 'status' });
   const screen = h('div.vnc', { id: 'vnc' });
   const cad = h('button.secondary', { type: 'button', 'data-needs': 'write', onclick: () => con?.sendCtrlAltDel() }, 'Send Ctrl-Alt-Del');
