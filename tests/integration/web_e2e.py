@@ -44,12 +44,15 @@ def prerequisites():
     if not os.access(CHROMIUM, os.X_OK):
         vt.skip(f"{CHROMIUM} is missing (scripts/install-deps installs Debian's chromium)")
     pw = os.path.join(WEB_SRC, "node_modules", "playwright-core", "package.json")
-    if not os.path.exists(pw) or not os.path.exists(os.path.join(WEB_OUT, "index.html")):
-        # devDependencies too: playwright-core drives the browser
-        log("installing the web packages with devDependencies (web/build.sh)")
-        p = subprocess.run([os.path.join(WEB_SRC, "build.sh"), WEB_OUT], env=dict(os.environ, VESSEL_WEB_DEV="1"),
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
-        if p.returncode != 0 or not os.path.exists(pw):
+    # Assemble the UI from the current web/src (a second or so when the
+    # packages are installed already), with the devDependencies:
+    # playwright-core drives the browser.
+    log("assembling the web UI (web/build.sh, with devDependencies)")
+    p = subprocess.run([os.path.join(WEB_SRC, "build.sh"), WEB_OUT], env=dict(os.environ, VESSEL_WEB_DEV="1"),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    if p.returncode != 0:
+        log(f"web/build.sh failed:\n{p.stdout}")
+        if not os.path.exists(pw) or not os.path.exists(os.path.join(WEB_OUT, "index.html")):
             last = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else "no output"
             vt.skip(f"playwright-core is not installed and web/build.sh could not install it: {last}")
 
