@@ -358,19 +358,24 @@ static struct history_vm *history_vm_find(struct history *h, const char *name, b
 	return v;
 }
 
-/* The tap devices of a VM, for the network graphs. VMs have no NICs until
- * the networks work lands; its code fills this list from the VM's NIC
- * records, and history_net_read() then sums their counters. */
-static size_t history_vm_ifaces(struct daemon *d, const char *vm, const char **out, size_t cap)
-{
-	return 0;
-}
+#define HISTORY_MAX_IFACES 16
 
 struct history_target {
 	char name[MODEL_NAME_MAX];
 	pid_t pid;
 	bool up;
+	char ifaces[HISTORY_MAX_IFACES][16]; /* the VM's host tap devices */
+	unsigned nr_ifaces;
 };
+
+/* The tap devices of a VM, for the network graphs; called with vms_lock
+ * held. VMs have no NICs until the networks work lands; then this copies
+ * rec->nics[k].tap for k < rec->nr_nics (up to HISTORY_MAX_IFACES), and
+ * history_net_read() sums their counters. */
+static void history_target_ifaces(const struct vm_record *rec, struct history_target *tg)
+{
+	tg->nr_ifaces = 0;
+}
 
 static void history_sample_vm(struct history *h, struct daemon *d, const struct history_target *tg,
 			      double wall, double mono)
@@ -382,10 +387,11 @@ static void history_sample_vm(struct history *h, struct daemon *d, const struct 
 	bool have = tg->up && tg->pid > 0 && metrics_proc_read(tg->pid, &p) == 0;
 	uint64_t rx = 0, tx = 0;
 	bool have_net = false;
-	const char *ifaces[16];
-	size_t nif = have ? history_vm_ifaces(d, tg->name, ifaces, ARRAY_SIZE(ifaces)) : 0;
-	if (nif)
-		have_net = history_net_read("/sys/class/net", ifaces, nif, &rx, &tx) == 0;
+	const char *ifaces[HISTORY_MAX_IFACES];
+	for (unsigned k = 0; k < tg->nr_ifaces; k++)
+		ifaces[k] = tg->ifaces[k];
+	if (have && tg->nr_ifaces)
+		have_net = history_net_read("/sys/class/net", ifaces, tg->nr_ifaces, &rx, &tx) == 0;
 
 	pthread_mutex_lock(&h->lock);
 	struct history_vm *v = history_vm_find(h, tg->name, true);
@@ -492,6 +498,7 @@ void history_sample(struct history *h, struct daemon *d)
 			snprintf(tg[i].name, sizeof(tg[i].name), "%s", rec->name);
 			tg[i].pid = rec->pid;
 			tg[i].up = rec->state == VM_STATE_RUNNING || rec->state == VM_STATE_PAUSED;
+			history_target_ifaces(rec, &tg[i]);
 		}
 		n = d->nr_vms;
 	}
