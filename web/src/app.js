@@ -522,7 +522,7 @@ function images() {
       const j = await api('GET', 'images');
       if (!v.alive) return;
       render(table, j.images, () => (j.images.length ? h('table', {},
-        h('thead', {}, h('tr', {}, ['Name', 'State', 'Source format', 'Virtual size', 'File size', 'Used by', ''].map((c) => h('th', { scope: 'col' }, c)))),
+        h('thead', {}, h('tr', {}, ['Name', 'State', 'Source format', 'Virtual size', 'File size', 'Used by', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, j.images.map((i) => h('tr', {},
           h('td', {}, i.name), h('td', {}, stateBadge(i.state)), h('td', {}, i.source_format),
           h('td.num', {}, fmtBytes(i.virtual_size_bytes)), h('td.num', {}, fmtBytes(i.size_bytes)),

@@ -105,6 +105,7 @@ try {
   check(await page.evaluate(() => document.querySelector('#import-progress').value) === 100, 'the progress bar ends at 100');
   await page.click('#import-cancel');
   await page.waitForSelector('td:text("e2e-img")');
+  await shot(page, 'images.png');
 
   step('create a VM through the dialog (a bad value first)');
   await page.click('a[data-nav=vms]');
@@ -131,6 +132,12 @@ try {
   await page.waitForFunction((vm) => /\d+s|\d+m/.test(document.querySelector(`tr[data-vm="${vm}"] td:nth-child(5)`)?.textContent || ''), VM, { timeout: 15000 });
   check(true, 'the list shows an uptime');
   await shot(page, 'vm-list.png');
+  await page.setViewportSize({ width: 420, height: 800 });
+  await page.waitForTimeout(300);
+  const listOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(listOverflow <= 1, `the VM list does not scroll sideways at 420 px (overflow ${listOverflow}px)`);
+  await shot(page, 'vm-list-narrow.png');
+  await page.setViewportSize({ width: 1280, height: 800 });
 
   step('serial console: boot line, then a command');
   await page.goto(`${URL_}#/vms/${VM}/console`);
