@@ -66,6 +66,13 @@ const struct http_route http_routes[] = {
 	{"GET", "/api/v1/tasks", tasks_list, false},
 	{"GET", "/api/v1/tasks/{id}", tasks_get, false},
 	{"GET", "/metrics", metrics_get, false},
+	{"GET", "/api/v1/projects", projects_list, false},
+	{"POST", "/api/v1/projects", projects_create, false},
+	{"GET", "/api/v1/projects/{name}", projects_get, false},
+	{"PATCH", "/api/v1/projects/{name}", projects_patch, false},
+	{"DELETE", "/api/v1/projects/{name}", projects_delete, false},
+	{"GET", "/api/v1/host/capacity", host_capacity_get, false},
+	{"PATCH", "/api/v1/host/capacity", host_capacity_patch, false},
 };
 const size_t http_nr_routes = ARRAY_SIZE(http_routes);
 
@@ -130,6 +137,22 @@ void http_reply_err(struct http_req *req, const struct daemon_err *e)
 {
 	json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", e->code ? e->code : "internal",
 			      "message", e->message);
+	if (j && e->has_refusal) {
+		/* docs/api.md "Admission errors": the numbers behind a 409. */
+		const struct admission_refusal *w = &e->refusal;
+		json_t *o = json_object_get(j, "error");
+		json_object_set_new(o, "dimension", json_string(admission_dim_name(w->dim)));
+		json_object_set_new(o, "asked", json_integer((json_int_t)w->asked));
+		json_object_set_new(o, "used", json_integer((json_int_t)w->used));
+		if (e->refusal_host) {
+			json_object_set_new(o, "capacity", json_integer((json_int_t)w->capacity));
+			json_object_set_new(o, "ratio", json_real(w->ratio));
+			json_object_set_new(o, "allocatable", json_integer((json_int_t)w->limit));
+		} else {
+			json_object_set_new(o, "project", json_string(e->refusal_project));
+			json_object_set_new(o, "quota", json_integer((json_int_t)w->limit));
+		}
+	}
 	http_reply_json(req, e->status ? e->status : 500, j);
 }
 

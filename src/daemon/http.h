@@ -100,6 +100,13 @@ void images_create(struct http_req *req);
 void images_get(struct http_req *req);
 void images_delete(struct http_req *req);
 void tasks_list(struct http_req *req);
+void projects_list(struct http_req *req);
+void projects_create(struct http_req *req);
+void projects_get(struct http_req *req);
+void projects_patch(struct http_req *req);
+void projects_delete(struct http_req *req);
+void host_capacity_get(struct http_req *req);
+void host_capacity_patch(struct http_req *req);
 void tasks_get(struct http_req *req);
 
 /* Embedded at build time from docs/openapi.json and web/index.html. */

@@ -57,6 +57,12 @@ struct engine_vm_spec {
 	struct engine_disk disks[ENGINE_MAX_DISKS];
 	unsigned nr_disks;
 	char run_dir[4096];
+	/* When set, the driver writes the monitor's pid to this file (a
+	 * cgroup v2 cgroup.procs) right after spawning it and before any guest
+	 * code runs (QEMU: between spawn and "cont"), so the whole process
+	 * and all its threads run under the VM's priority from the start. A
+	 * failed write is logged; the VM still starts. */
+	char cgroup_procs[4096];
 };
 
 enum engine_state {

@@ -1011,6 +1011,24 @@ out:
 	return r;
 }
 
+/* Move the freshly spawned QEMU into the VM's cgroup. It is still in its
+ * -S pause (no vCPU has run), and writing to cgroup.procs moves every
+ * thread of the process (cgroup-v2.rst "Processes"). */
+static void qemu_cgroup_join(const struct engine_vm_spec *spec, pid_t pid)
+{
+	char val[24];
+	int fd = open(spec->cgroup_procs, O_WRONLY | O_CLOEXEC);
+	int r = fd < 0 ? -errno : 0;
+	if (fd >= 0) {
+		snprintf(val, sizeof(val), "%d", (int)pid);
+		r = util_write_all(fd, val, strlen(val));
+		close(fd);
+	}
+	if (r < 0)
+		log_warn("VM '%s': cannot move QEMU pid %d into %s: %s; it runs without its "
+			 "priority", spec->name, (int)pid, spec->cgroup_procs, strerror(-r));
+}
+
 static int qemu_op_start(struct engine *e, const struct engine_vm_spec *spec,
 			 const struct engine_events *ev, struct engine_vm **out, char **err)
 {
@@ -1057,6 +1075,8 @@ static int qemu_op_start(struct engine *e, const struct engine_vm_spec *spec,
 	if (r < 0)
 		goto out;
 	vm->child = true;
+	if (spec->cgroup_procs[0])
+		qemu_cgroup_join(spec, vm->pid);
 	vm->pidfd = qemu_pidfd_open(vm->pid);
 	if (vm->pidfd < 0) {
 		r = -errno;
