@@ -65,7 +65,7 @@ const struct http_route http_routes[] = {
 	{"DELETE", "/api/v1/images/{name}", images_delete, true},
 	{"GET", "/api/v1/tasks", tasks_list, false},
 	{"GET", "/api/v1/tasks/{id}", tasks_get, false},
-	{"GET", "/metrics", metrics_get, false},
+	{"GET", "/metrics", metrics_get, true}, /* asks each QEMU over QMP */
 	{"GET", "/api/v1/projects", projects_list, false},
 	{"POST", "/api/v1/projects", projects_create, false},
 	{"GET", "/api/v1/projects/{name}", projects_get, false},
@@ -214,6 +214,8 @@ static enum MHD_Result http_queue(struct http_req *req)
 	for (unsigned i = 0; i < req->nr_hdrs; i++)
 		MHD_add_response_header(resp, req->hdr_name[i], req->hdr_value[i]);
 	metrics_request_count(req->method, req->status);
+	metrics_route_count(req->route ? (int)(req->route - http_routes) : -1, req->status,
+			    util_now_ns() - req->t0_ns);
 	enum MHD_Result r = MHD_queue_response(req->conn, req->status, resp);
 	MHD_destroy_response(resp);
 	req->custom = NULL;
@@ -317,6 +319,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		req->conn = conn;
 		req->method = method;
 		req->via_unix = s->unix_socket;
+		req->t0_ns = util_now_ns();
 		req->path = strdup(url);
 		*con_cls = req;
 		if (!req->path)

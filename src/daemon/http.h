@@ -41,6 +41,7 @@ struct http_req {
 	struct MHD_Response *custom; /* a ready response (WebSocket upgrade) */
 
 	int phase; /* http.c: body, running on a worker, done */
+	uint64_t t0_ns; /* arrival, for the latency histogram */
 	const struct http_route *route;
 };
 
