@@ -61,6 +61,7 @@ struct vm {
 };
 
 struct image_entry; /* images.c */
+struct net_state;   /* networks.c */
 struct task;        /* tasks.c */
 struct http_server; /* http.c */
 
@@ -93,6 +94,8 @@ struct daemon {
 	pthread_mutex_t threads_lock;
 	pthread_cond_t threads_cond;
 	unsigned nr_threads; /* detached worker threads still running */
+
+	struct net_state *net; /* networks.c: networks, firewalls, dnsmasq supervisor */
 
 	struct http_server *tcp, *unix_srv;
 	volatile bool shutting_down;
@@ -131,6 +134,8 @@ struct vm_list_cache {
 };
 struct vm_list_cache *vm_list_cache_get(struct daemon *d);
 void vm_list_cache_put(struct vm_list_cache *c);
+/* Drop the cached list (something shown in it changed); needs vms_lock. */
+void vm_list_cache_invalidate_locked(struct daemon *d);
 /* Copy a VM's record under the lock. */
 void vm_snapshot(struct daemon *d, struct vm *vm, struct vm_record *out);
 /* true when any VM disk is based on image `name`; appends the VM names to

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "daemon/metrics.h"
+#include "daemon/networks.h"
 #include "lib/util.h"
 
 /* Oversize bodies up to this size are read and dropped before the 413. */
@@ -66,6 +67,16 @@ const struct http_route http_routes[] = {
 	{"GET", "/api/v1/tasks", tasks_list, false},
 	{"GET", "/api/v1/tasks/{id}", tasks_get, false},
 	{"GET", "/metrics", metrics_get, false},
+	{"GET", "/api/v1/networks", networks_list, false},
+	{"POST", "/api/v1/networks", networks_create, true},
+	{"GET", "/api/v1/networks/{name}", networks_get, false},
+	{"PATCH", "/api/v1/networks/{name}", networks_patch, true},
+	{"DELETE", "/api/v1/networks/{name}", networks_delete, true},
+	{"GET", "/api/v1/firewalls", firewalls_list, false},
+	{"POST", "/api/v1/firewalls", firewalls_create, true},
+	{"GET", "/api/v1/firewalls/{name}", firewalls_get, false},
+	{"PUT", "/api/v1/firewalls/{name}", firewalls_put, true},
+	{"DELETE", "/api/v1/firewalls/{name}", firewalls_delete, true},
 };
 const size_t http_nr_routes = ARRAY_SIZE(http_routes);
 

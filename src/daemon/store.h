@@ -45,4 +45,10 @@ int store_task_list(struct store *st, struct task_record **out, size_t *n);
 int store_setting_get(struct store *st, const char *key, char **value);
 int store_setting_put(struct store *st, const char *key, const char *value);
 
+/* JSON documents by name in table "networks" or "firewalls". list gives
+ * the bodies sorted by name; free each and the array. */
+int store_doc_put(struct store *st, const char *table, const char *name, const char *body);
+int store_doc_delete(struct store *st, const char *table, const char *name);
+int store_doc_list(struct store *st, const char *table, char ***bodies, size_t *n);
+
 #endif
