@@ -157,7 +157,8 @@ int networks_forwards_parse(const json_t *arr, struct net_record *out, char err[
 static const char *const net_fields[] = {"name", "type", "bridge", "uplink", "mtu", "subnet",
 					 "gateway", "dhcp_start", "dhcp_end", "port_forwards",
 					 /* stored only */
-					 "bridge_created", "dnsmasq_pid", "created_at", NULL};
+					 "bridge_created", "dnsmasq_pid", "created_at", "vlan_bridges",
+					 NULL};
 
 int networks_parse(const json_t *body, bool stored, struct net_record *out, char err[NET_ERR_MAX])
 {
@@ -170,8 +171,9 @@ int networks_parse(const json_t *body, bool stored, struct net_record *out, char
 	if ((r = nj_known(body, "the network definition", net_fields, err)) < 0)
 		return r;
 	if (!stored) {
-		const char *const st_only[] = {"bridge_created", "dnsmasq_pid", "created_at"};
-		for (size_t i = 0; i < 3; i++)
+		const char *const st_only[] = {"bridge_created", "dnsmasq_pid", "created_at",
+					       "vlan_bridges"};
+		for (size_t i = 0; i < 4; i++)
 			if (json_object_get(body, st_only[i]))
 				return nj_fail(err, "field '%s' is set by vesseld and cannot be given",
 					       st_only[i]);
@@ -262,6 +264,12 @@ int networks_parse(const json_t *body, bool stored, struct net_record *out, char
 		out->dnsmasq_pid = has_pid ? (pid_t)pid : 0;
 		if (created)
 			snprintf(out->created_at, sizeof(out->created_at), "%s", created);
+		json_t *vl = json_object_get(body, "vlan_bridges"), *x;
+		size_t i;
+		json_array_foreach(vl, i, x) {
+			if (json_is_integer(x) && out->nr_vlans < NET_MAX_VLANS)
+				out->vlans[out->nr_vlans++] = (unsigned)json_integer_value(x);
+		}
 	}
 	return 0;
 }
@@ -298,6 +306,10 @@ json_t *networks_to_json(const struct net_record *n, bool stored)
 	json_object_set_new(j, "port_forwards", fw);
 	json_object_set_new(j, stored ? "bridge_created" : "bridge_created_by_vessel",
 			    json_boolean(n->bridge_created));
+	json_t *vl = json_array();
+	for (unsigned i = 0; i < n->nr_vlans; i++)
+		json_array_append_new(vl, json_integer(n->vlans[i]));
+	json_object_set_new(j, "vlan_bridges", vl);
 	if (stored) {
 		if (n->dnsmasq_pid > 0)
 			json_object_set_new(j, "dnsmasq_pid", json_integer(n->dnsmasq_pid));

@@ -482,8 +482,19 @@ static void networks_rmdir(struct daemon *d, const char *name)
 
 static void networks_host_down(struct daemon *d, struct net_record *n)
 {
+	char name[16];
+
 	if (n->type == NET_TYPE_NAT)
 		networks_dnsmasq_stop(d, n);
+	for (unsigned i = 0; i < n->nr_vlans; i++) {
+		if (n->uplink[0]) {
+			net_vlan_link_name(n->name, n->vlans[i], name);
+			link_delete(name);
+		}
+		net_vlan_bridge_name(n->name, n->vlans[i], name);
+		link_delete(name);
+	}
+	n->nr_vlans = 0;
 	if (n->bridge_created) {
 		if (n->uplink[0])
 			link_set_master(n->uplink, NULL);
@@ -629,10 +640,13 @@ int networks_nics_resolve(struct daemon *d, struct vm_record *rec, const struct 
 					   "POST /api/v1/firewalls", i, nic->firewall);
 			break;
 		}
-		if (nic->vlan && !n->bridge_created && !link_is_bridge(n->bridge)) {
+		if (nic->vlan && (n->type == NET_TYPE_NAT || !n->bridge_created)) {
 			r = daemon_err_set(e, 400, "invalid_argument",
-					   "nics[%u]: network '%s' has no bridge to tag VLANs on", i,
-					   n->name);
+					   "nics[%u]: VLAN tags are for isolated networks and bridge "
+					   "networks vessel created over an uplink; network '%s' is %s",
+					   i, n->name, n->type == NET_TYPE_NAT ? "a nat network (one "
+					   "subnet, one segment)" : "attached to a bridge vessel did not "
+					   "create");
 			break;
 		}
 		net_tap_name(rec->uuid, i, nic->tap);
@@ -665,9 +679,11 @@ int networks_nics_resolve(struct daemon *d, struct vm_record *rec, const struct 
 
 /* tc(8) for the bandwidth limit: QEMU has no rate limit for -netdev tap
  * (its netdev filters buffer or redirect, none throttle), and a token
- * bucket via rtnetlink needs the kernel's rate tables computed by hand, which
- * is what tc does. Egress of the tap (host -> VM) gets tbf; ingress (VM ->
- * host) gets a policer. */
+ * bucket via rtnetlink needs the kernel's rate tables computed by hand,
+ * which is what tc does. The tap's egress, i.e. traffic towards the VM,
+ * gets a tbf qdisc. Traffic from the VM is not limited: shaping a tap's
+ * ingress needs act_police or an ifb device, which not every kernel has
+ * (the development host's has neither). */
 static int networks_tc(const char *const argv[])
 {
 	pid_t pid = fork();
@@ -697,12 +713,51 @@ static int networks_rate_limit(const char *tap, unsigned mbit)
 	snprintf(rate, sizeof(rate), "%umbit", mbit);
 	const char *const tbf[] = {"tc", "qdisc", "replace", "dev", tap, "root", "tbf", "rate", rate,
 				   "burst", "256kb", "latency", "50ms", NULL};
-	const char *const ing[] = {"tc", "qdisc", "replace", "dev", tap, "ingress", NULL};
-	const char *const pol[] = {"tc", "filter", "replace", "dev", tap, "parent", "ffff:",
-				   "protocol", "all", "prio", "1", "matchall", "action", "police",
-				   "rate", rate, "burst", "256kb", "drop", NULL};
-	if ((r = networks_tc(tbf)) < 0 || (r = networks_tc(ing)) < 0 || (r = networks_tc(pol)) < 0)
+	if ((r = networks_tc(tbf)) < 0)
 		return r;
+	return 0;
+}
+
+/* The bridge of VLAN vid on n, created (with its 802.1Q uplink link) when
+ * missing and recorded in the network so delete removes it. ns->lock held. */
+static int networks_vlan_bridge(struct daemon *d, struct net_record *n, unsigned vid,
+				char br[16], struct daemon_err *e)
+{
+	char vl[16];
+	bool known = false;
+	int r;
+
+	net_vlan_bridge_name(n->name, vid, br);
+	for (unsigned i = 0; i < n->nr_vlans; i++)
+		known = known || n->vlans[i] == vid;
+	if (link_index(br))
+		return 0;
+	if (!known && n->nr_vlans >= NET_MAX_VLANS)
+		return daemon_err_set(e, 409, "conflict", "network '%s' already has %d VLANs, the "
+				      "most vessel supports", n->name, NET_MAX_VLANS);
+	if ((r = link_bridge_create(br, n->mtu)) < 0)
+		return daemon_err_set(e, 500, "internal", "cannot create bridge '%s' for VLAN %u of "
+				      "network '%s': %s", br, vid, n->name, strerror(-r));
+	if (n->uplink[0]) {
+		net_vlan_link_name(n->name, vid, vl);
+		if (!link_index(vl) && (r = link_vlan_create(vl, n->uplink, vid, n->mtu)) < 0) {
+			link_delete(br);
+			return daemon_err_set(e, 500, "internal", "cannot create 802.1Q link %s.%u for "
+					      "VLAN %u: %s%s", n->uplink, vid, vid, strerror(-r),
+					      r == -EOPNOTSUPP ? "; this kernel has no 802.1Q "
+					      "support (CONFIG_VLAN_8021Q)" : "");
+		}
+		if ((r = link_set_master(vl, br)) < 0) {
+			link_delete(vl);
+			link_delete(br);
+			return daemon_err_set(e, 500, "internal", "cannot attach %s to bridge %s: %s",
+					      vl, br, strerror(-r));
+		}
+	}
+	if (!known) {
+		n->vlans[n->nr_vlans++] = vid;
+		networks_save(d, n);
+	}
 	return 0;
 }
 
@@ -728,10 +783,14 @@ int networks_nics_open(struct daemon *d, const struct vm_record *rec, struct eng
 			break;
 		}
 		mtu = n->mtu;
-		if ((r = link_tap_create(nic->tap, n->bridge, mtu, nic->vlan, &en->fd)) < 0) {
+		char br[16];
+		snprintf(br, sizeof(br), "%s", n->bridge);
+		if (nic->vlan && (r = networks_vlan_bridge(d, n, nic->vlan, br, e)) < 0)
+			break;
+		if ((r = link_tap_create(nic->tap, br, mtu, &en->fd)) < 0) {
 			daemon_err_set(e, r == -EBUSY ? 409 : 500, r == -EBUSY ? "conflict" : "internal",
 				       "nics[%u]: cannot create tap '%s' on bridge '%s': %s%s", i,
-				       nic->tap, n->bridge, strerror(-r),
+				       nic->tap, br, strerror(-r),
 				       r == -EBUSY ? "; the VM's previous QEMU is still exiting, retry" :
 						     "");
 			break;

@@ -20,6 +20,7 @@
 enum net_type { NET_TYPE_BRIDGE = 0, NET_TYPE_ISOLATED, NET_TYPE_NAT };
 
 #define NET_MAX_FORWARDS 32
+#define NET_MAX_VLANS 64
 
 struct net_forward_def {
 	enum nft_l4 proto;
@@ -40,6 +41,10 @@ struct net_record {
 	uint32_t gateway, dhcp_start, dhcp_end;
 	struct net_forward_def forwards[NET_MAX_FORWARDS];
 	unsigned nr_forwards;
+	/* VLAN ids that have their own bridge (created at the first VM start
+	 * with a NIC on that VLAN; removed with the network) */
+	unsigned vlans[NET_MAX_VLANS];
+	unsigned nr_vlans;
 	/* what vessel did on the host (stored, so a restart finds it) */
 	bool bridge_created;
 	pid_t dnsmasq_pid;

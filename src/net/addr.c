@@ -277,18 +277,39 @@ bad:
 	return -EINVAL;
 }
 
-void net_tap_name(const char *uuid, unsigned index, char out[16])
+static void net_hex_name(const char prefix[2], const uint8_t *d, char out[16])
 {
-	uint8_t d[SHA256_DIGEST_SIZE];
-
-	net_hash(uuid, index, 0xffffffffu, d);
 	static const char hex[] = "0123456789abcdef";
 
-	out[0] = 'v';
-	out[1] = 't';
+	out[0] = prefix[0];
+	out[1] = prefix[1];
 	for (int i = 0; i < 6; i++) {
 		out[2 + 2 * i] = hex[d[i] >> 4];
 		out[3 + 2 * i] = hex[d[i] & 15];
 	}
 	out[14] = '\0';
+}
+
+void net_tap_name(const char *uuid, unsigned index, char out[16])
+{
+	uint8_t d[SHA256_DIGEST_SIZE];
+
+	net_hash(uuid, index, 0xffffffffu, d);
+	net_hex_name("vt", d, out);
+}
+
+void net_vlan_bridge_name(const char *network, unsigned vid, char out[16])
+{
+	uint8_t d[SHA256_DIGEST_SIZE];
+
+	net_hash(network, vid, 0xfffffffeu, d);
+	net_hex_name("vv", d, out);
+}
+
+void net_vlan_link_name(const char *network, unsigned vid, char out[16])
+{
+	uint8_t d[SHA256_DIGEST_SIZE];
+
+	net_hash(network, vid, 0xfffffffeu, d);
+	net_hex_name("vu", d, out);
 }

@@ -63,5 +63,9 @@ int net_mac_parse(const char *s, char out[NET_MAC_STR], char err[NET_ERR_MAX]);
  * under IFNAMSIZ, unique across VMs with overwhelming probability, and the
  * "vt" prefix marks it as vessel's in `ip link`. */
 void net_tap_name(const char *uuid, unsigned index, char out[16]);
+/* Names of the per-VLAN bridge of a network ("vv" + 12 hex of SHA-256 of
+ * network and vid) and of its 802.1Q uplink link ("vu" + the same). */
+void net_vlan_bridge_name(const char *network, unsigned vid, char out[16]);
+void net_vlan_link_name(const char *network, unsigned vid, char out[16]);
 
 #endif

@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <net/if.h>
-#include <linux/if_bridge.h>
 #include <linux/if_link.h>
 #include <linux/if_tun.h>
 #include <linux/rtnetlink.h>
@@ -89,7 +88,7 @@ int link_bridge_create(const char *name, unsigned mtu)
 	struct ifinfomsg *ifm;
 	struct nlmsghdr *nlh = link_msg(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0,
 					&ifm);
-	struct nlattr *li, *data;
+	struct nlattr *li;
 
 	ifm->ifi_flags = IFF_UP;
 	ifm->ifi_change = IFF_UP;
@@ -98,8 +97,31 @@ int link_bridge_create(const char *name, unsigned mtu)
 		mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
 	li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
 	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
+	mnl_attr_nest_end(nlh, li);
+	return link_talk(nlh);
+}
+
+int link_vlan_create(const char *name, const char *uplink, unsigned vid, unsigned mtu)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct ifinfomsg *ifm;
+	unsigned up = link_index(uplink);
+	struct nlmsghdr *nlh;
+	struct nlattr *li, *data;
+
+	if (!up)
+		return -ENODEV;
+	nlh = link_msg(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, &ifm);
+	ifm->ifi_flags = IFF_UP;
+	ifm->ifi_change = IFF_UP;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+	mnl_attr_put_u32(nlh, IFLA_LINK, up);
+	if (mtu)
+		mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+	li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "vlan");
 	data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
-	mnl_attr_put_u8(nlh, IFLA_BR_VLAN_FILTERING, 1);
+	mnl_attr_put_u16(nlh, IFLA_VLAN_ID, (uint16_t)vid);
 	mnl_attr_nest_end(nlh, data);
 	mnl_attr_nest_end(nlh, li);
 	return link_talk(nlh);
@@ -155,37 +177,7 @@ int link_set_up(const char *name, bool up)
 	return link_talk(nlh);
 }
 
-/* One AF_BRIDGE VLAN entry change on a port (what `bridge vlan add/del`
- * sends: RTM_SETLINK/RTM_DELLINK with IFLA_AF_SPEC/IFLA_BRIDGE_VLAN_INFO). */
-static int link_vlan_msg(unsigned idx, uint16_t type, unsigned vid, uint16_t flags)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = link_msg(buf, type, 0, AF_BRIDGE, (int)idx, NULL);
-	struct bridge_vlan_info vi = {.flags = flags, .vid = (uint16_t)vid};
-	struct nlattr *spec = mnl_attr_nest_start(nlh, IFLA_AF_SPEC);
-
-	mnl_attr_put(nlh, IFLA_BRIDGE_VLAN_INFO, sizeof(vi), &vi);
-	mnl_attr_nest_end(nlh, spec);
-	return link_talk(nlh);
-}
-
-int link_port_vlan(const char *name, unsigned vid)
-{
-	unsigned idx = link_index(name);
-	int r;
-
-	if (!idx)
-		return -ENODEV;
-	r = link_vlan_msg(idx, RTM_SETLINK, vid, BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED);
-	if (r == 0 && vid != 1) {
-		r = link_vlan_msg(idx, RTM_DELLINK, 1, 0);
-		if (r == -ENOENT)
-			r = 0;
-	}
-	return r;
-}
-
-int link_tap_create(const char *name, const char *bridge, unsigned mtu, unsigned vid, int *fd_out)
+int link_tap_create(const char *name, const char *bridge, unsigned mtu, int *fd_out)
 {
 	struct ifreq ifr;
 	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC), r;
@@ -202,8 +194,6 @@ int link_tap_create(const char *name, const char *bridge, unsigned mtu, unsigned
 	if (mtu && (r = link_set_mtu(name, mtu)) < 0)
 		goto fail;
 	if ((r = link_set_master(name, bridge)) < 0)
-		goto fail;
-	if (vid && (r = link_port_vlan(name, vid)) < 0)
 		goto fail;
 	if ((r = link_set_up(name, true)) < 0)
 		goto fail;
