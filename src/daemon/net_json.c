@@ -249,9 +249,15 @@ int networks_parse(const json_t *body, bool stored, struct net_record *out, char
 			return nj_fail(err, "dhcp_start '%s' is not an IPv4 address", ds);
 		if (de && net_ip_parse(de, &out->dhcp_end) < 0)
 			return nj_fail(err, "dhcp_end '%s' is not an IPv4 address", de);
-		/* Default range starts after a gateway given inside it. */
-		if (gw && !ds && out->gateway >= out->dhcp_start && out->gateway < out->dhcp_end)
-			out->dhcp_start = out->gateway + 1;
+		/* A default range steps around a gateway given inside it:
+		 * before it when it is the last host address, else after it. */
+		if (gw && !ds && !de && out->gateway >= out->dhcp_start &&
+		    out->gateway <= out->dhcp_end) {
+			if (out->gateway == out->dhcp_end)
+				out->dhcp_end = out->gateway - 1;
+			else
+				out->dhcp_start = out->gateway + 1;
+		}
 		if ((r = net_nat_check(&out->subnet, out->gateway, out->dhcp_start, out->dhcp_end,
 				       err)) < 0)
 			return r;

@@ -39,7 +39,8 @@ int dnsmasq_conf_render(const struct dnsmasq_conf *c, char **out)
 	fputs("no-resolv\nno-hosts\n", f);
 	fprintf(f, "dhcp-range=%s,%s,%s,%us\n", a, b, mask, c->lease_secs ? c->lease_secs : 3600);
 	fprintf(f, "dhcp-option=option:router,%s\n", gw);
-	fprintf(f, "dhcp-option=option:dns-server,%s\n", gw);
+	/* No dns-server option: this dnsmasq serves no DNS (port=0), so
+	 * clients keep resolving however the image is set up. */
 	if (c->mtu)
 		fprintf(f, "dhcp-option=option:mtu,%u\n", c->mtu);
 	/* Answer clients whose old lease we do not know (after a restart)
