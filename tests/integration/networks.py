@@ -246,9 +246,20 @@ def run_all(t, lab, kernel, initrd):
         t.check(body and "VM-HTTPD-OK" in body, f"port forward from the host itself: {body!r}")
 
         # ---- firewall: allow TCP 80 from 192.168.250.2/32 only
-        d.api("POST", "firewalls", {"name": "web80", "rules": [
-            {"direction": "in", "protocol": "tcp", "ports": "80", "cidr": "192.168.250.2/32",
-             "action": "allow"}]}, expect=201)
+        # created with the CLI, to exercise `vessel firewall create`
+        vessel = os.path.join(vt.BUILD, "src", "cli", "vessel")
+        p = nt.run([vessel, "--socket", d.sock, "firewall", "create", "web80", "--rule",
+                    "in,tcp,80,192.168.250.2/32,allow"], check=False)
+        t.check(p.returncode == 0 and "created firewall web80" in p.stdout, f"vessel firewall create: {p}")
+        p = nt.run([vessel, "--socket", d.sock, "network", "list"], check=False)
+        t.check(p.returncode == 0 and "nat1" in p.stdout and "10.89.0.0/24" in p.stdout,
+                f"vessel network list: {p.stdout!r} {p.stderr!r}")
+        p = nt.run([vessel, "--socket", d.sock, "network", "create", "x", "--type", "nat",
+                    "--subnet", "10.89.5.0/24"], check=False)
+        t.check(p.returncode == 1 and "overlaps" in p.stderr, f"CLI error for an overlap: {p}")
+        fw = d.api("GET", "firewalls/web80", expect=200).json["firewall"]
+        t.check(fw["default_inbound"] == "deny" and fw["rules"][0]["cidr"] == "192.168.250.2/32",
+                f"firewall as stored: {fw}")
         nics = [dict(network=n["network"], vlan=n["vlan"]) if n["vlan"] else dict(network=n["network"])
                 for n in d.vm("a")["nics"]]
         nics[0]["firewall"] = "web80"
