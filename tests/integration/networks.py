@@ -255,7 +255,7 @@ def run_all(t, lab, kernel, initrd):
         t.check(p.returncode == 0 and "nat1" in p.stdout and "10.89.0.0/24" in p.stdout,
                 f"vessel network list: {p.stdout!r} {p.stderr!r}")
         p = nt.run([vessel, "--socket", d.sock, "network", "create", "x", "--type", "nat",
-                    "--subnet", "10.89.5.0/24"], check=False)
+                    "--subnet", "10.89.0.0/16"], check=False)
         t.check(p.returncode == 1 and "overlaps" in p.stderr, f"CLI error for an overlap: {p}")
         fw = d.api("GET", "firewalls/web80", expect=200).json["firewall"]
         t.check(fw["default_inbound"] == "deny" and fw["rules"][0]["cidr"] == "192.168.250.2/32",
