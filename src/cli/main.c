@@ -88,6 +88,17 @@ static const struct main_cmd main_cmds[] = {
 	 "replace a rule set's rules (applied at once to the NICs it guards)"},
 	{"firewall", "delete", cli_firewall_delete, main_no_opts, 1, 1, "NAME",
 	 "delete a rule set no NIC uses"},
+	{"token", "create", cli_token_create, cli_token_create_opts, 1, 1,
+	 "NAME --role admin|operator|viewer [--project P] [--expires 24h|2027-01-31]",
+	 "create an API token (its secret is printed once)"},
+	{"token", "list", cli_token_list, main_no_opts, 0, 0, "", "list API tokens"},
+	{"token", "revoke", cli_token_revoke, main_no_opts, 1, 1, "ID", "revoke an API token"},
+	{"audit", "list", cli_audit_list, cli_audit_list_opts, 0, 0,
+	 "[--since 1h|TIME] [--until TIME] [--token-id ID] [--method M] [--path PREFIX]\n"
+	 "       [--result 403|4xx] [--limit N]",
+	 "show audit log entries"},
+	{"audit", "verify", cli_audit_verify, cli_audit_verify_opts, 0, 0, "[--file PATH]",
+	 "check the audit log's hash chain (exit 1 when it is broken)"},
 };
 
 static void main_usage(FILE *f, const char *group)
@@ -184,7 +195,8 @@ int main(int argc, char **argv)
 			return args.help ? 0 : CLI_EXIT_USAGE;
 		}
 		if (!known_group)
-			fprintf(stderr, "vessel: unknown command '%s'; commands are vm, image, task, host, network, firewall "
+			fprintf(stderr, "vessel: unknown command '%s'; commands are vm, image, task, host, network, "
+				"firewall, token, audit "
 				"(see vessel --help)\n", group);
 		else if (!cmd_idx)
 			fprintf(stderr, "vessel: '%s' needs a command (see vessel %s --help)\n", group, group);

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "daemon/auth.h"
 #include "daemon/engine/engine.h"
 #include "daemon/model.h"
 #include "daemon/validate.h"
@@ -31,6 +32,7 @@ struct daemon_config {
 	size_t nr_allow_dirs;
 	char qemu_img[PATH_MAX]; /* "qemu-img" from PATH unless set */
 	unsigned http_threads;   /* 0 = number of CPUs */
+	struct auth_limits auth_limits; /* all zero = AUTH_LIMITS_DEFAULT */
 };
 
 /* An API error: HTTP status, code from docs/api.md and a sentence. */
@@ -64,6 +66,7 @@ struct image_entry; /* images.c */
 struct net_state;   /* networks.c */
 struct task;        /* tasks.c */
 struct http_server; /* http.c */
+struct audit_log;   /* audit.c */
 
 struct daemon {
 	struct daemon_config cfg;
@@ -99,6 +102,10 @@ struct daemon {
 
 	struct http_server *tcp, *unix_srv;
 	volatile bool shutting_down;
+
+	struct auth_limiter *limiter; /* failed authentications per client address */
+	struct auth_tokens *tokens;   /* the tokens table, in memory (auth.h) */
+	struct audit_log *audit;      /* DATA_DIR/audit.log */
 };
 
 /* daemon.c */
