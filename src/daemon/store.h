@@ -7,6 +7,7 @@
 #ifndef VESSEL_DAEMON_STORE_H
 #define VESSEL_DAEMON_STORE_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "daemon/model.h"
@@ -44,5 +45,13 @@ int store_task_list(struct store *st, struct task_record **out, size_t *n);
 /* *value is malloc'd; -ENOENT when the key is not set. */
 int store_setting_get(struct store *st, const char *key, char **value);
 int store_setting_put(struct store *st, const char *key, const char *value);
+
+/* JSON documents of snapshots, schedules and drills (table protection):
+ * kind "snapshot" | "schedule" | "drill", key unique within the kind, vm
+ * the VM it belongs to. list: bodies in insertion order, vm NULL = all. */
+int store_doc_put(struct store *st, const char *kind, const char *key, const char *vm,
+		  const json_t *body);
+int store_doc_delete(struct store *st, const char *kind, const char *key);
+int store_doc_list(struct store *st, const char *kind, const char *vm, json_t **out);
 
 #endif
