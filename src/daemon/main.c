@@ -18,6 +18,7 @@ static void main_usage(FILE *f)
 		"usage: vesseld [--data-dir DIR] [--listen ADDR:PORT] [--socket PATH]\n"
 		"               [--allow-dir DIR]... [--qemu PATH] [--qemu-img PATH]\n"
 		"               [--http-threads N] [--log-level error|warn|info|debug]\n"
+		"               [--backup-store DIR]\n"
 		"  --data-dir DIR     state, disks and images (default /var/lib/vessel)\n"
 		"  --listen ADDR:PORT TCP API with bearer token (default 127.0.0.1:8006;\n"
 		"                     'none' to disable)\n"
@@ -25,7 +26,10 @@ static void main_usage(FILE *f)
 		"                     'none' to disable)\n"
 		"  --allow-dir DIR    directory clients may import images and kernels from\n"
 		"                     (repeatable; default DATA_DIR/import)\n"
-		"  --qemu PATH        qemu-system-x86_64 binary (default from PATH)\n");
+		"  --qemu PATH        qemu-system-x86_64 binary (default from PATH)\n"
+		"  --backup-store DIR where backups go; may be NFS (default DATA_DIR/backups)\n"
+		"  test only: VESSEL_TEST_CLOCK=FILE makes schedules and retention read the\n"
+		"  time (epoch seconds) from FILE, see docs/backups.md\n");
 }
 
 int main(int argc, char **argv)
@@ -51,6 +55,7 @@ int main(int argc, char **argv)
 		{"allow-dir", required_argument, NULL, 'a'},
 		{"qemu", required_argument, NULL, 'q'},
 		{"qemu-img", required_argument, NULL, 'i'},
+		{"backup-store", required_argument, NULL, 'b'},
 		{"http-threads", required_argument, NULL, 't'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
@@ -84,6 +89,9 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			snprintf(cfg->qemu_img, sizeof(cfg->qemu_img), "%s", optarg);
+			break;
+		case 'b':
+			snprintf(cfg->backup_store, sizeof(cfg->backup_store), "%s", optarg);
 			break;
 		case 't':
 			if (util_parse_u64(optarg, 1, 256, &n) < 0) {

@@ -498,6 +498,8 @@ static int vm_start_locked(struct daemon *d, struct vm *vm, struct daemon_err *e
 			       spec->run_dir, strerror(-ret));
 		goto out;
 	}
+	memcpy(spec->incoming, vm->incoming, sizeof(spec->incoming));
+	vm->incoming[0] = '\0'; /* one start only, whatever its outcome */
 	vm_release_handle(d, vm); /* the previous run's, kept for its console */
 	pthread_mutex_lock(&d->vms_lock);
 	vm->rec.state = VM_STATE_STARTING;
@@ -716,6 +718,22 @@ int vm_resume(struct daemon *d, struct vm *vm, struct daemon_err *e)
 {
 	return vm_simple_op(d, vm, VM_STATE_PAUSED, VM_STATE_RUNNING, "resumed",
 			    d->engine->ops->resume, e);
+}
+
+int vm_disk_set(struct daemon *d, struct vm *vm, unsigned idx, const char *path,
+		uint64_t size_bytes)
+{
+	pthread_mutex_lock(&d->vms_lock);
+	if (idx >= vm->rec.nr_disks) {
+		pthread_mutex_unlock(&d->vms_lock);
+		return -EINVAL;
+	}
+	model_copy(vm->rec.disks[idx].path, sizeof(vm->rec.disks[idx].path), path);
+	if (size_bytes)
+		vm->rec.disks[idx].size_bytes = size_bytes;
+	pthread_mutex_unlock(&d->vms_lock);
+	vm_persist(d, vm);
+	return 0;
 }
 
 int vm_update(struct daemon *d, struct vm *vm, const json_t *patch, struct daemon_err *e)
