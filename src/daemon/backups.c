@@ -503,7 +503,12 @@ restart:
 		json_array_append_new(disks, disk);
 		snprintf(tmpq[i], PATH_MAX + 64, "%.3900s/tmp/%s-d%u.qcow2", job->store, job->id, i);
 		snprintf(tmpr[i], PATH_MAX + 64, "%.3900s/tmp/%s-d%u.raw", job->store, job->id, i);
-		if ((ret = qemu_img_info(d->cfg.qemu_img, r->disks[i].path, "qcow2", &info, err)) < 0)
+		/* A disk QEMU has open cannot be inspected by qemu-img (image
+		 * locking); its size is in the record. */
+		memset(&info, 0, sizeof(info));
+		info.virtual_size = r->disks[i].size_bytes;
+		if (!live &&
+		    (ret = qemu_img_info(d->cfg.qemu_img, r->disks[i].path, "qcow2", &info, err)) < 0)
 			goto out;
 		json_object_set_new(disk, "size", json_integer((json_int_t)info.virtual_size));
 		if (!live) {
