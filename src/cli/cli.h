@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -205,7 +206,18 @@ enum cli_cmd_opt {
 	CLI_OPT_FORCE,
 	CLI_OPT_FOLLOW,
 	CLI_OPT_FORMAT,
-	CLI_OPT_FULL,
+	CLI_OPT_ROLE = 200, /* token and audit commands */
+	CLI_OPT_PROJECT,
+	CLI_OPT_EXPIRES,
+	CLI_OPT_SINCE,
+	CLI_OPT_UNTIL,
+	CLI_OPT_TOKEN_ID,
+	CLI_OPT_METHOD,
+	CLI_OPT_PATH,
+	CLI_OPT_RESULT,
+	CLI_OPT_LIMIT,
+	CLI_OPT_FILE,
+	CLI_OPT_FULL = 300, /* snapshot and backup commands */
 	CLI_OPT_STOP,
 	CLI_OPT_MERGE,
 	CLI_OPT_EVERY,
@@ -301,5 +313,26 @@ int cli_task_list(struct cli *cli, const struct cli_args *a);
 int cli_task_show(struct cli *cli, const struct cli_args *a);
 
 int cli_host_info(struct cli *cli, const struct cli_args *a);
+
+/* token.c */
+extern const struct cli_opt cli_token_create_opts[];
+/* Build the POST /tokens body from `token create` arguments (pos[0] is
+ * the name). Pure. Returns 0 or -EINVAL with a sentence in err. */
+int cli_token_create_body(const struct cli_args *a, json_t **out, char *err, size_t errlen);
+int cli_token_table(const json_t *tokens, struct cli_table **out);
+int cli_token_create(struct cli *cli, const struct cli_args *a);
+int cli_token_list(struct cli *cli, const struct cli_args *a);
+int cli_token_revoke(struct cli *cli, const struct cli_args *a);
+
+/* audit.c */
+extern const struct cli_opt cli_audit_list_opts[];
+extern const struct cli_opt cli_audit_verify_opts[];
+/* The query string ("" or "?since=...&...") of `audit list` filters;
+ * --since/--until also take a duration back from now ("1h"). Pure. */
+int cli_audit_query(const struct cli_args *a, time_t now, char **out);
+int cli_audit_table(const json_t *entries, struct cli_table **out);
+int cli_audit_list(struct cli *cli, const struct cli_args *a);
+/* Exit status 1 (-EBADMSG) when the log fails verification. */
+int cli_audit_verify(struct cli *cli, const struct cli_args *a);
 
 #endif

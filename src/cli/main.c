@@ -65,6 +65,17 @@ static const struct main_cmd main_cmds[] = {
 	{"task", "list", cli_task_list, main_no_opts, 0, 0, "", "list tasks, newest first"},
 	{"task", "show", cli_task_show, main_no_opts, 1, 1, "ID", "show a task"},
 	{"host", "info", cli_host_info, main_no_opts, 0, 0, "", "show what the host offers"},
+	{"token", "create", cli_token_create, cli_token_create_opts, 1, 1,
+	 "NAME --role admin|operator|viewer [--project P] [--expires 24h|2027-01-31]",
+	 "create an API token (its secret is printed once)"},
+	{"token", "list", cli_token_list, main_no_opts, 0, 0, "", "list API tokens"},
+	{"token", "revoke", cli_token_revoke, main_no_opts, 1, 1, "ID", "revoke an API token"},
+	{"audit", "list", cli_audit_list, cli_audit_list_opts, 0, 0,
+	 "[--since 1h|TIME] [--until TIME] [--token-id ID] [--method M] [--path PREFIX]\n"
+	 "       [--result 403|4xx] [--limit N]",
+	 "show audit log entries"},
+	{"audit", "verify", cli_audit_verify, cli_audit_verify_opts, 0, 0, "[--file PATH]",
+	 "check the audit log's hash chain (exit 1 when it is broken)"},
 	{"snapshot", "list", cli_snapshot_list, main_no_opts, 1, 1, "VM",
 	 "list a VM's snapshots as a tree, with the space each uses"},
 	{"snapshot", "create", cli_snapshot_create, cli_snapshot_create_opts, 2, 2,
@@ -194,7 +205,7 @@ int main(int argc, char **argv)
 			return args.help ? 0 : CLI_EXIT_USAGE;
 		}
 		if (!known_group)
-			fprintf(stderr, "vessel: unknown command '%s'; commands are vm, image, task, host, snapshot, backup "
+			fprintf(stderr, "vessel: unknown command '%s'; commands are vm, image, task, host, token, audit, snapshot, backup "
 				"(see vessel --help)\n", group);
 		else if (!cmd_idx)
 			fprintf(stderr, "vessel: '%s' needs a command (see vessel %s --help)\n", group, group);

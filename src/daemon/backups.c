@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/auth.h"
 #include "daemon/backup_store.h"
 #include "daemon/daemon.h"
 #include "daemon/http.h"
@@ -1073,6 +1074,26 @@ out:
 
 /* ---- HTTP handlers ------------------------------------------------------ */
 
+/* May the caller see backups of vm? Unscoped callers see all; a
+ * project-scoped token only those of existing VMs in its project. */
+static bool backups_scope_ok(struct http_req *req, const char *vm_name)
+{
+	if (!req->who.project[0])
+		return true;
+	struct vm *vm = vm_name ? vm_get(req->d, vm_name) : NULL;
+	bool ok = false;
+	if (vm) {
+		struct vm_record *r = malloc(sizeof(*r));
+		if (r) {
+			vm_snapshot(req->d, vm, r);
+			ok = auth_scope_allows(&req->who, auth_vm_project(r));
+			free(r);
+		}
+		vm_unref(req->d, vm);
+	}
+	return ok;
+}
+
 /* Create the task (its id into task, the job's own field) and start fn;
  * copy_out gets the id before the thread can free the job. */
 static int backups_start_task(struct http_req *req, enum task_kind kind, const char *target,
@@ -1121,7 +1142,7 @@ void backups_create(struct http_req *req)
 				  "mode must be \"auto\" (incremental when possible) or \"full\"");
 		goto out;
 	}
-	struct vm *vm = vm_get(req->d, name);
+	struct vm *vm = backups_scope_ok(req, name) ? vm_get(req->d, name) : NULL;
 	if (!vm) {
 		http_reply_errorf(req, 404, "not_found", "there is no vm '%s'", name);
 		goto out;
@@ -1188,7 +1209,8 @@ void backups_list(struct http_req *req)
 	json_t *ms = backup_manifests(store, vm), *out = json_array(), *m;
 	size_t i;
 	json_array_foreach(ms, i, m)
-		json_array_append_new(out, backup_summary(m));
+		if (backups_scope_ok(req, json_string_value(json_object_get(m, "vm"))))
+			json_array_append_new(out, backup_summary(m));
 	json_decref(ms);
 	http_reply_json(req, 200, json_pack("{s:o,s:s}", "backups", out, "store", store));
 }
@@ -1199,6 +1221,13 @@ static json_t *backups_load(struct http_req *req, char *store, size_t cap)
 	char err[BACKUP_ERR_MAX];
 	backup_store_dir(req->d, store, cap);
 	int r = backup_store_manifest_load(store, req->params[0], &m, err);
+	if (r == 0 && !backups_scope_ok(req, json_string_value(json_object_get(m, "vm")))) {
+		json_decref(m);
+		m = NULL;
+		snprintf(err, sizeof(err), "there is no backup '%s' in the store %s", req->params[0],
+			 store);
+		r = -ENOENT;
+	}
 	if (r == -ENOENT)
 		http_reply_errorf(req, 404, "not_found", "%s", err);
 	else if (r < 0)
@@ -1395,8 +1424,12 @@ void backups_drill(struct http_req *req)
 void backups_drills(struct http_req *req)
 {
 	json_t *list = NULL;
-	struct vm *vm = vm_get(req->d, req->params[0]);
+	struct vm *vm = backups_scope_ok(req, req->params[0]) ? vm_get(req->d, req->params[0]) : NULL;
 	json_t *backs = NULL;
+	if (!vm && req->who.project[0]) {
+		http_reply_errorf(req, 404, "not_found", "there is no vm '%s'", req->params[0]);
+		return;
+	}
 	if (store_doc_list(req->d->store, DRILL_KIND, req->params[0], &list) < 0)
 		list = json_array();
 	backs = backups_of_vm(req->d, req->params[0]);

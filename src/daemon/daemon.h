@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "daemon/auth.h"
 #include "daemon/engine/engine.h"
 #include "daemon/model.h"
 #include "daemon/validate.h"
@@ -32,6 +33,7 @@ struct daemon_config {
 	char qemu_img[PATH_MAX]; /* "qemu-img" from PATH unless set */
 	char backup_store[PATH_MAX]; /* empty = DATA_DIR/backups */
 	unsigned http_threads;   /* 0 = number of CPUs */
+	struct auth_limits auth_limits; /* all zero = AUTH_LIMITS_DEFAULT */
 };
 
 /* An API error: HTTP status, code from docs/api.md and a sentence. */
@@ -67,6 +69,7 @@ struct vm {
 struct image_entry; /* images.c */
 struct task;        /* tasks.c */
 struct http_server; /* http.c */
+struct audit_log;   /* audit.c */
 
 struct daemon {
 	struct daemon_config cfg;
@@ -100,6 +103,10 @@ struct daemon {
 
 	struct http_server *tcp, *unix_srv;
 	volatile bool shutting_down;
+
+	struct auth_limiter *limiter; /* failed authentications per client address */
+	struct auth_tokens *tokens;   /* the tokens table, in memory (auth.h) */
+	struct audit_log *audit;      /* DATA_DIR/audit.log */
 };
 
 /* daemon.c */

@@ -5,6 +5,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "daemon/audit.h"
 #include "daemon/daemon.h"
 #include "daemon/http.h"
 
@@ -19,6 +20,8 @@ void host_get(struct http_req *req)
 	json_t *warnings = json_array();
 	if (d->host.warning[0])
 		json_array_append_new(warnings, json_string(d->host.warning));
+	if (audit_warning(d->audit))
+		json_array_append_new(warnings, json_string(audit_warning(d->audit)));
 	json_t *j = json_pack("{s:s,s:s,s:i,s:I,s:s,s:o,s:s,s:s,s:I,s:I}", "hostname", d->hostname,
 			      "version", "0.1.0", "cpus", (int)(cpus > 0 ? cpus : 1), "memory_mib",
 			      (json_int_t)mem_mib, "accel", d->host.accel[0] ? d->host.accel : "tcg",

@@ -18,6 +18,7 @@ static void main_usage(FILE *f)
 		"usage: vesseld [--data-dir DIR] [--listen ADDR:PORT] [--socket PATH]\n"
 		"               [--allow-dir DIR]... [--qemu PATH] [--qemu-img PATH]\n"
 		"               [--http-threads N] [--log-level error|warn|info|debug]\n"
+		"               [--auth-limits FREE:DELAY_MS:LOCKOUT_AFTER:LOCKOUT_S]\n"
 		"               [--backup-store DIR]\n"
 		"  --data-dir DIR     state, disks and images (default /var/lib/vessel)\n"
 		"  --listen ADDR:PORT TCP API with bearer token (default 127.0.0.1:8006;\n"
@@ -27,6 +28,9 @@ static void main_usage(FILE *f)
 		"  --allow-dir DIR    directory clients may import images and kernels from\n"
 		"                     (repeatable; default DATA_DIR/import)\n"
 		"  --qemu PATH        qemu-system-x86_64 binary (default from PATH)\n"
+		"  --auth-limits F:D:A:L  failed TCP authentications from one address: F free,\n"
+		"                     then a delay of D ms doubling each time, a lockout of\n"
+		"                     L s after A (default 5:1000:10:300)\n"
 		"  --backup-store DIR where backups go; may be NFS (default DATA_DIR/backups)\n"
 		"  test only: VESSEL_TEST_CLOCK=FILE makes schedules and retention read the\n"
 		"  time (epoch seconds) from FILE, see docs/backups.md\n");
@@ -58,6 +62,7 @@ int main(int argc, char **argv)
 		{"backup-store", required_argument, NULL, 'b'},
 		{"http-threads", required_argument, NULL, 't'},
 		{"log-level", required_argument, NULL, 'L'},
+		{"auth-limits", required_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -103,6 +108,13 @@ int main(int argc, char **argv)
 		case 'L':
 			if (log_level_parse(optarg, &level) < 0) {
 				fprintf(stderr, "vesseld: --log-level must be error, warn, info or debug\n");
+				goto out;
+			}
+			break;
+		case 'A':
+			if (auth_limits_parse(optarg, &cfg->auth_limits) < 0) {
+				fprintf(stderr, "vesseld: --auth-limits must be FREE:DELAY_MS:LOCKOUT_AFTER:"
+					"LOCKOUT_S with FREE <= LOCKOUT_AFTER, e.g. 5:1000:10:300\n");
 				goto out;
 			}
 			break;

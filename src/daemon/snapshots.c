@@ -703,12 +703,10 @@ void snapshots_scheduler_start(struct daemon *d)
 
 /* ---- HTTP handlers ------------------------------------------------------ */
 
+/* The VM of the path, within the caller's project scope (404 otherwise). */
 static struct vm *snap_vm(struct http_req *req)
 {
-	struct vm *vm = vm_get(req->d, req->params[0]);
-	if (!vm)
-		http_reply_errorf(req, 404, "not_found", "there is no vm '%s'", req->params[0]);
-	return vm;
+	return http_vm_get(req);
 }
 
 static void snap_tree_add(json_t *list, const char *parent, json_t *into, const char *head)

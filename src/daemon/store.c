@@ -1,6 +1,8 @@
 /* store: SQLite persistence with versioned migrations (see store.h). */
 #include "daemon/store.h"
 
+#include "daemon/auth.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -46,7 +48,14 @@ static const char *const store_migrations[] = {
 	" image TEXT, clone TEXT NOT NULL, size_gib INTEGER NOT NULL, size_bytes INTEGER NOT NULL,"
 	" format TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (vm, idx));"
 	"CREATE INDEX disks_image ON disks(image);",
-	/* 3: snapshots, snapshot schedules and restore drill results
+	/* 3: API tokens (auth.c). Only the SHA-256 of the secret is kept; the
+	 * id is the primary key so a presented token is found with one
+	 * indexed lookup. Times are Unix seconds, NULL = never. */
+	"CREATE TABLE tokens ("
+	" id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL,"
+	" project TEXT NOT NULL, hash TEXT NOT NULL, created INTEGER NOT NULL,"
+	" expires INTEGER, last_used INTEGER, revoked INTEGER);",
+	/* 4: snapshots, snapshot schedules and restore drill results
 	 * (docs/backups.md), each a JSON document keyed by kind and id and
 	 * tagged with its VM; backups themselves live in the backup store,
 	 * which must outlive this database. */
@@ -513,6 +522,150 @@ int store_setting_put(struct store *st, const char *key, const char *value)
 	pthread_mutex_lock(&st->lock);
 	int r = store_run(st, "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", "tt",
 			  key, value);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+/* ---- tokens (auth.c) ---- */
+
+static void store_token_row(sqlite3_stmt *s, struct token_record *t)
+{
+	char role[16];
+	memset(t, 0, sizeof(*t));
+	store_col_text(s, 0, t->id, sizeof(t->id));
+	store_col_text(s, 1, t->name, sizeof(t->name));
+	store_col_text(s, 2, role, sizeof(role));
+	if (auth_role_parse(role, &t->role) < 0)
+		t->role = AUTH_ROLE_VIEWER; /* never more than the least */
+	store_col_text(s, 3, t->project, sizeof(t->project));
+	store_col_text(s, 4, t->hash, sizeof(t->hash));
+	t->created = sqlite3_column_int64(s, 5);
+	t->expires = sqlite3_column_int64(s, 6);
+	t->last_used = sqlite3_column_int64(s, 7);
+	t->revoked = sqlite3_column_int64(s, 8);
+}
+
+#define STORE_TOKEN_COLS "id, name, role, project, hash, created, expires, last_used, revoked"
+
+int store_token_insert(struct store *st, const struct token_record *t)
+{
+	sqlite3_stmt *s = NULL;
+	int r = 0;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO tokens (" STORE_TOKEN_COLS ") VALUES (?,?,?,?,?,?,?,NULL,NULL)",
+			       -1, &s, NULL) != SQLITE_OK) {
+		r = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, t->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, t->name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 3, auth_role_name(t->role), -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, t->project, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 5, t->hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 6, t->created);
+	if (t->expires)
+		sqlite3_bind_int64(s, 7, t->expires);
+	else
+		sqlite3_bind_null(s, 7);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT) {
+		r = -EEXIST; /* the name (or, at 2^-64, the id) is taken */
+	} else if (rc != SQLITE_DONE) {
+		log_error("store: cannot insert token: %s", sqlite3_errmsg(st->db));
+		r = -EIO;
+	}
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_token_get(struct store *st, const char *id, struct token_record *out)
+{
+	sqlite3_stmt *s = NULL;
+	int r = -ENOENT;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT " STORE_TOKEN_COLS " FROM tokens WHERE id = ?", -1,
+			       &s, NULL) != SQLITE_OK) {
+		r = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		store_token_row(s, out);
+		r = 0;
+	}
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_token_list(struct store *st, struct token_record **out, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	struct token_record *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int r = 0;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT " STORE_TOKEN_COLS " FROM tokens ORDER BY name", -1,
+			       &s, NULL) != SQLITE_OK) {
+		r = -EIO;
+		goto out;
+	}
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		struct token_record *t = store_row_slot((void **)&v, &cnt, &cap, sizeof(*v));
+		if (!t) {
+			r = -ENOMEM;
+			goto out;
+		}
+		store_token_row(s, t);
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	free(v);
+	return r;
+}
+
+int store_token_revoke(struct store *st, const char *id, int64_t when)
+{
+	sqlite3_stmt *s = NULL;
+	int r = 0;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT revoked FROM tokens WHERE id = ?", -1, &s, NULL) !=
+	    SQLITE_OK) {
+		r = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		r = -ENOENT;
+	else if (sqlite3_column_type(s, 0) != SQLITE_NULL)
+		r = -EALREADY;
+	sqlite3_finalize(s);
+	s = NULL;
+	if (r == 0)
+		r = store_run(st, "UPDATE tokens SET revoked = ? WHERE id = ?", "it", when, id);
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_token_touch(struct store *st, const char *id, int64_t now)
+{
+	pthread_mutex_lock(&st->lock);
+	/* At most one write a minute per token: last_used is for people
+	 * reading the list, not an access log (that is the audit log). */
+	int r = store_run(st,
+			  "UPDATE tokens SET last_used = ? WHERE id = ? AND"
+			  " (last_used IS NULL OR last_used < ? - 60)",
+			  "iti", now, id, now);
 	pthread_mutex_unlock(&st->lock);
 	return r;
 }

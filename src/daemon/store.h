@@ -1,5 +1,5 @@
 /* store: vesseld's persistent state in SQLite (DATA_DIR/vessel.db, WAL):
- * tables vms, disks, images, tasks and settings. The schema is versioned
+ * tables vms, disks, images, tasks, settings and tokens. The schema is versioned
  * with PRAGMA user_version and upgraded by an ordered list of migrations;
  * a database written by a newer vesseld is refused rather than guessed at.
  * One connection guarded by a mutex: writes are rare (state changes), reads
@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "daemon/model.h"
 
@@ -46,6 +47,16 @@ int store_task_list(struct store *st, struct task_record **out, size_t *n);
 int store_setting_get(struct store *st, const char *key, char **value);
 int store_setting_put(struct store *st, const char *key, const char *value);
 
+/* API tokens (struct token_record in auth.h). insert: -EEXIST when the
+ * name is taken; get: -ENOENT; revoke: -ENOENT, or -EALREADY when it was
+ * revoked before; touch records the last use (at most once a minute). */
+struct token_record;
+int store_token_insert(struct store *st, const struct token_record *t);
+int store_token_get(struct store *st, const char *id, struct token_record *out);
+/* Sorted by name; *out is malloc'd (free it). */
+int store_token_list(struct store *st, struct token_record **out, size_t *n);
+int store_token_revoke(struct store *st, const char *id, int64_t when);
+int store_token_touch(struct store *st, const char *id, int64_t now);
 /* JSON documents of snapshots, schedules and drills (table protection):
  * kind "snapshot" | "schedule" | "drill", key unique within the kind, vm
  * the VM it belongs to. list: bodies in insertion order, vm NULL = all. */

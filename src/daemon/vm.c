@@ -586,10 +586,14 @@ static int vm_force_locked(struct daemon *d, struct vm *vm, struct daemon_err *e
 	}
 	pthread_mutex_lock(&d->vms_lock);
 	vm->active = false;
-	vm->monitor_gone = true;
-	vm->rec.state = VM_STATE_STOPPED;
-	vm->rec.pid = 0;
-	vm->rec.crash_reason[0] = '\0';
+	/* A monitor that crashed on its own before we killed it keeps its
+	 * "crashed" state and reason: that is what happened to the guest. */
+	if (!(gone && vm->rec.state == VM_STATE_CRASHED)) {
+		vm->monitor_gone = true;
+		vm->rec.state = VM_STATE_STOPPED;
+		vm->rec.pid = 0;
+		vm->rec.crash_reason[0] = '\0';
+	}
 	pthread_mutex_unlock(&d->vms_lock);
 	vm_persist(d, vm);
 	return 0;
@@ -602,15 +606,22 @@ int vm_stop(struct daemon *d, struct vm *vm, unsigned timeout_s, bool *forced,
 	char *err = NULL;
 	*forced = false;
 	pthread_mutex_lock(&vm->op_lock);
-	enum vm_state st = vm_state_of(d, vm);
-	if (st != VM_STATE_RUNNING && st != VM_STATE_PAUSED) {
+	/* Check and mark in one critical section: a monitor that dies in
+	 * between must stay "crashed" with its reason, not become "stopping". */
+	pthread_mutex_lock(&d->vms_lock);
+	enum vm_state st = vm->rec.state;
+	bool can = st == VM_STATE_RUNNING || st == VM_STATE_PAUSED;
+	if (can)
+		vm->rec.state = VM_STATE_STOPPING;
+	pthread_mutex_unlock(&d->vms_lock);
+	if (!can) {
 		r = vm_wrong_state(e, vm->rec.name, st, "stopped",
 				   st == VM_STATE_STOPPED || st == VM_STATE_CRASHED ?
 					   "it is not running" :
 					   NULL);
 		goto out;
 	}
-	vm_set_state(d, vm, VM_STATE_STOPPING, NULL);
+	vm_persist(d, vm);
 	bool asked = false;
 	if (timeout_s > 0) {
 		/* ACPI power-down reaches only a running guest. */

@@ -88,8 +88,9 @@ for p in $(guest_modules_order "$moddir" $l1_modules); do
 	echo "${p##*/}" >>"$root/testhost/modules/order"
 done
 install -m 0755 "$top/guest/init.sh" "$root/init"
-echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
-echo "root:x:0:" >"$root/etc/group"
+# nobody: the unprivileged user vessel-vmm drops to in the --user test.
+printf '%s\n' "root:x:0:0:root:/root:/bin/sh" "nobody:x:65534:65534:nobody:/nonexistent:/bin/false" >"$root/etc/passwd"
+printf '%s\n' "root:x:0:" "nogroup:x:65534:" >"$root/etc/group"
 
 for f in $l1_bins; do
 	copy_with_libs "$f"

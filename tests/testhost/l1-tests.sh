@@ -3,7 +3,8 @@
 # the environment (kvm-amd gives /dev/kvm; QEMU microvm boots L2 on it), then
 # vessel-vmm: boot, vCPU count, virtio-blk both ways and read-only, virtio-net
 # ping over a tap, virtio-rng, pause/resume/stats/poweroff over the control
-# socket, the exit codes of guest reboot and poweroff, and a guest that feeds
+# socket, the serial console on a Unix socket with the monitor running as
+# nobody, the exit codes of guest reboot and poweroff, and a guest that feeds
 # its virtio device garbage. Each prints one RESULT line (l1-lib.sh); the
 # vessel-vmm tests are skipped with the reason when it was not built into L1.
 # shellcheck source=tests/testhost/l1-lib.sh
@@ -33,7 +34,7 @@ fi
 
 if [ ! -x "$VMM" ]; then
 	for t in vmm_boot vmm_poweroff_exit vmm_nproc vmm_blk_guest_write vmm_blk_l1_write vmm_blk_readonly \
-		vmm_net_ping vmm_rng vmm_control_pause_resume vmm_control_poweroff vmm_reboot_exit vmm_evil_queue; do
+		vmm_net_ping vmm_rng vmm_control_pause_resume vmm_control_poweroff vmm_console_socket_user vmm_reboot_exit vmm_evil_queue; do
 		result $t skip "vessel-vmm is not built (no build-dir/src/vmm/vessel-vmm when the test host was built)"
 	done
 	exit 0
@@ -197,6 +198,55 @@ if [ "$wait_status" = 0 ]; then
 	result vmm_control_poweroff pass "poweroff over the control socket, exit code 0"
 else
 	result vmm_control_poweroff fail "poweroff answered '$r', exit code $(describe "$wait_status"), expected 0"
+fi
+
+# Console on a Unix socket, monitor dropped to an unprivileged user: a
+# client that connects after boot gets the boot line from the backlog, a
+# line it types reaches the guest's shell and the answer comes back, and
+# the running monitor's real and effective uid are nobody's.
+rm -f /tmp/sockcon.out
+vmm_start sockcon "echo L2-SOCK-WAIT; read l; echo L2-GOT-\$l" --cpus 1 --memory "$VMM_MEM" \
+	--console socket:/tmp/sockcon.con --user nobody
+why=
+i=0
+while [ $i -lt 2400 ] && [ ! -S /tmp/sockcon.con ] && kill -0 "$vmm_pid" 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
+if [ ! -S /tmp/sockcon.con ]; then
+	why="no console socket appeared: $(log_tail sockcon)"
+else
+	sleep 1
+	uids=$(awk '/^Uid:/ {print $2 "/" $3}' "/proc/$vmm_pid/status" 2>/dev/null)
+	: >/tmp/sockcon.out
+	{
+		i=0
+		while [ $i -lt 2400 ] && ! grep -q L2-SOCK-WAIT /tmp/sockcon.out; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		echo abc123
+		sleep 5
+	} | socat -t 5 - UNIX-CONNECT:/tmp/sockcon.con >/tmp/sockcon.out 2>&1 &
+	sock_pid=$!
+	wait_exit "$vmm_pid" 300
+	kill "$sock_pid" 2>/dev/null
+	wait "$sock_pid" 2>/dev/null
+	if ! grep -q VESSEL-GUEST-READY /tmp/sockcon.out; then
+		why="the boot line did not come through the console socket: $(tail -c 300 /tmp/sockcon.out | tr '\n\r' '  ')"
+	elif ! grep -q L2-GOT-abc123 /tmp/sockcon.out; then
+		why="the line typed into the socket did not reach the guest: $(tail -c 300 /tmp/sockcon.out | tr '\n\r' '  ')"
+	elif [ "$uids" != 65534/65534 ]; then
+		why="monitor ran with uid/euid '$uids', expected 65534/65534 (--user nobody)"
+	elif [ "$wait_status" != 0 ]; then
+		why="exit code $(describe "$wait_status") after guest poweroff, expected 0"
+	fi
+fi
+kill -9 "$vmm_pid" 2>/dev/null
+if [ -z "$why" ]; then
+	result vmm_console_socket_user pass "boot line and a typed command through --console socket:, monitor ran as uid $uids"
+else
+	result vmm_console_socket_user fail "$why"
 fi
 
 # Guest reboot: exit code 1.

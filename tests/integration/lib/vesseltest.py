@@ -27,9 +27,9 @@ import tempfile
 import time
 import traceback
 
-BUILD = os.path.abspath(os.environ.get("VESSEL_BUILD", "/work/main/build"))
-GUEST = os.path.abspath(os.environ.get("VESSEL_GUEST", os.path.join(BUILD, "guest")))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BUILD = os.path.abspath(os.environ.get("VESSEL_BUILD", os.path.join(ROOT, "build")))
+GUEST = os.path.abspath(os.environ.get("VESSEL_GUEST", os.path.join(BUILD, "guest")))
 VESSELD = os.path.join(BUILD, "src", "daemon", "vesseld")
 API = "/api/v1"
 
