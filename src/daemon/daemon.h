@@ -169,8 +169,8 @@ int vm_disk_set(struct daemon *d, struct vm *vm, unsigned idx, const char *path,
 void snapshots_scheduler_start(struct daemon *d);
 /* Names of vm's snapshots (a JSON array, never NULL). */
 json_t *snapshots_of_vm(struct daemon *d, const char *vm);
-/* Forget vm's snapshots, schedules and drill results (its files go with
- * the VM directory). */
+/* Forget vm's snapshots, schedules, drill results and backup chain (its
+ * files go with the VM directory; backups stay in the store). */
 void snapshots_forget_vm(struct daemon *d, const char *vm);
 /* The VM's disks no longer stand on any snapshot (restored over). */
 void snapshots_head_clear(struct daemon *d, const char *vm);

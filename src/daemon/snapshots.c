@@ -116,7 +116,9 @@ json_t *snapshots_of_vm(struct daemon *d, const char *vm)
 
 void snapshots_forget_vm(struct daemon *d, const char *vm)
 {
-	static const char *const kinds[] = {SNAP_KIND, SCHED_KIND, "drill"};
+	/* backup_chain (backups.c) names the live dirty bitmap's chain: a
+	 * new VM of the same name must not inherit it. */
+	static const char *const kinds[] = {SNAP_KIND, SCHED_KIND, "drill", "backup_chain"};
 	pthread_mutex_lock(&snap_lock);
 	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
 		json_t *list = NULL, *s;
