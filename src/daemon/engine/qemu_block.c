@@ -60,9 +60,19 @@ static void qb_sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Run cmd; args (may be NULL) are consumed. */
 static int qb_cmd(struct engine_vm *vm, const char *cmd, json_t *args, json_t **ret, char **err)
 {
 	int r = qemu_vm_command_fd(vm, cmd, args, -1, QB_CMD_TIMEOUT_MS, ret, err);
+
+	json_decref(args);
+	return r;
+}
+
+/* Pass fd along with the command (SCM_RIGHTS); args are consumed. */
+static int qb_cmd_fd(struct engine_vm *vm, const char *cmd, json_t *args, int fd, char **err)
+{
+	int r = qemu_vm_command_fd(vm, cmd, args, fd, QB_CMD_TIMEOUT_MS, NULL, err);
 
 	json_decref(args);
 	return r;
@@ -251,8 +261,7 @@ int qemu_block_state_save(struct engine_vm *vm, const char *path, char **err)
 		qb_set_err(err, "cannot create %s: %s", path, strerror(errno));
 		return r;
 	}
-	r = qemu_vm_command_fd(vm, "getfd", json_pack("{s:s}", "fdname", "vessel-state"), fd,
-			       QB_CMD_TIMEOUT_MS, NULL, err);
+	r = qb_cmd_fd(vm, "getfd", json_pack("{s:s}", "fdname", "vessel-state"), fd, err);
 	if (r < 0)
 		goto out;
 	/* The default bandwidth cap (128 MiB/s) is for live migration over a
@@ -284,8 +293,7 @@ int qemu_block_incoming(struct engine_vm *vm, const char *path, char **err)
 		qb_set_err(err, "cannot open the saved state %s: %s", path, strerror(errno));
 		return r;
 	}
-	r = qemu_vm_command_fd(vm, "getfd", json_pack("{s:s}", "fdname", "vessel-in"), fd,
-			       QB_CMD_TIMEOUT_MS, NULL, err);
+	r = qb_cmd_fd(vm, "getfd", json_pack("{s:s}", "fdname", "vessel-in"), fd, err);
 	close(fd);
 	if (r == 0)
 		r = qb_cmd(vm, "migrate-incoming", json_pack("{s:s}", "uri", "fd:vessel-in"), NULL,
