@@ -368,13 +368,19 @@ struct history_target {
 	unsigned nr_ifaces;
 };
 
-/* The tap devices of a VM, for the network graphs; called with vms_lock
- * held. VMs have no NICs until the networks work lands; then this copies
- * rec->nics[k].tap for k < rec->nr_nics (up to HISTORY_MAX_IFACES), and
- * history_net_read() sums their counters. */
+/* The tap devices of a VM (vesseld creates one per NIC and hands QEMU its
+ * fd), for the network graphs; called with vms_lock held. A NIC whose tap
+ * does not exist (VM stopped, tap not made yet) makes history_net_read()
+ * report -ENOENT and the sample has no network values. */
 static void history_target_ifaces(const struct vm_record *rec, struct history_target *tg)
 {
 	tg->nr_ifaces = 0;
+	for (unsigned k = 0; k < rec->nr_nics && tg->nr_ifaces < HISTORY_MAX_IFACES; k++) {
+		if (!rec->nics[k].tap[0])
+			continue;
+		snprintf(tg->ifaces[tg->nr_ifaces], sizeof(tg->ifaces[0]), "%s", rec->nics[k].tap);
+		tg->nr_ifaces++;
+	}
 }
 
 static void history_sample_vm(struct history *h, struct daemon *d, const struct history_target *tg,
@@ -435,8 +441,10 @@ static void history_sample_vm(struct history *h, struct daemon *d, const struct 
 		row[HISTORY_VM_DISK_WRITE_BPS] = history_rate(&v->wr, mono, (double)p.write_bytes);
 	}
 	if (have_net) {
-		row[HISTORY_VM_NET_RX_BPS] = history_rate(&v->rx, mono, (double)rx);
-		row[HISTORY_VM_NET_TX_BPS] = history_rate(&v->tx, mono, (double)tx);
+		/* from the guest's side, as people read a VM's graphs: what
+		 * the host sends into the tap is what the guest receives */
+		row[HISTORY_VM_NET_RX_BPS] = history_rate(&v->rx, mono, (double)tx);
+		row[HISTORY_VM_NET_TX_BPS] = history_rate(&v->tx, mono, (double)rx);
 	}
 	history_ring_push(v->ring, wall, row);
 out:

@@ -31,8 +31,8 @@ enum history_vm_col {
 	HISTORY_VM_MEMORY_BYTES,      /* RSS of the monitor process */
 	HISTORY_VM_DISK_READ_BPS,     /* /proc/PID/io read_bytes per second */
 	HISTORY_VM_DISK_WRITE_BPS,    /* /proc/PID/io write_bytes per second */
-	HISTORY_VM_NET_RX_BPS,        /* sum over the VM's tap devices */
-	HISTORY_VM_NET_TX_BPS,
+	HISTORY_VM_NET_RX_BPS,        /* received by the guest: tx_bytes of its taps */
+	HISTORY_VM_NET_TX_BPS,        /* sent by the guest: rx_bytes of its taps */
 	HISTORY_VM_NR_COLS,
 };
 

@@ -42,6 +42,7 @@ struct http_req {
 	struct MHD_Response *custom; /* a ready response (WebSocket upgrade) */
 
 	int phase; /* http.c: body, running on a worker, done */
+	uint64_t t0_ns; /* arrival, for the latency histogram */
 	const struct http_route *route;
 
 	/* who is asking (http.c fills it before the handler runs) */
@@ -91,7 +92,6 @@ int http_body_json(struct http_req *req, bool allow_empty, json_t **out);
 /* Handlers, one file per resource. */
 void host_get(struct http_req *req);
 void host_openapi(struct http_req *req);
-void host_index(struct http_req *req);
 void vms_list(struct http_req *req);
 void vms_create(struct http_req *req);
 void vms_get(struct http_req *req);
@@ -111,6 +111,13 @@ void images_create(struct http_req *req);
 void images_get(struct http_req *req);
 void images_delete(struct http_req *req);
 void tasks_list(struct http_req *req);
+void projects_list(struct http_req *req);
+void projects_create(struct http_req *req);
+void projects_get(struct http_req *req);
+void projects_patch(struct http_req *req);
+void projects_delete(struct http_req *req);
+void host_capacity_get(struct http_req *req);
+void host_capacity_patch(struct http_req *req);
 void tasks_get(struct http_req *req);
 void vnc_ws(struct http_req *req);
 void whoami_get(struct http_req *req);
@@ -124,6 +131,22 @@ void audit_verify_get(struct http_req *req);
  * project scope (auth_scope_allows) covers it; else replies 404 and
  * returns NULL. */
 struct vm *http_vm_get(struct http_req *req);
+void snapshots_list(struct http_req *req);
+void snapshots_create(struct http_req *req);
+void snapshots_get(struct http_req *req);
+void snapshots_delete(struct http_req *req);
+void snapshots_revert(struct http_req *req);
+void schedules_list(struct http_req *req);
+void schedules_create(struct http_req *req);
+void schedules_delete(struct http_req *req);
+void backups_list(struct http_req *req);
+void backups_create(struct http_req *req);
+void backups_get(struct http_req *req);
+void backups_delete(struct http_req *req);
+void backups_verify(struct http_req *req);
+void backups_restore(struct http_req *req);
+void backups_drill(struct http_req *req);
+void backups_drills(struct http_req *req);
 
 /* console.c: the WebSocket opening handshake shared by the serial console
  * and the VNC proxy (vnc.c): checks Upgrade, Connection, version 13 and the

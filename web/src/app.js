@@ -395,7 +395,7 @@ function overview(v, body, name) {
   const tasksEv = h('section.card', { 'aria-labelledby': 'h-te' });
   const auditEl = h('div', { id: 'vm-audit' });
   const graphs = h('section.card.wide', { 'aria-labelledby': 'h-graphs' },
-    h('h2', { id: 'h-graphs' }, 'Last hour'), h('p.help', { id: 'graph-help' }, 'CPU 100 % = one host CPU. Network graphs stay empty until the VM has NICs.'));
+    h('h2', { id: 'h-graphs' }, 'Last hour'), h('p.help', { id: 'graph-help' }, 'CPU 100 % = one host CPU. Network rx/tx as the guest sees them, summed over its NICs; empty without NICs.'));
   const chartsEl = h('div.charts', { id: 'vm-charts' });
   graphs.append(chartsEl);
   body.append(h('div.grid', {}, cfg, disks, tasksEv, graphs));
