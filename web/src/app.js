@@ -392,13 +392,14 @@ function vmPage(name, tab) {
 function overview(v, body, name) {
   const cfg = h('section.card', { 'aria-labelledby': 'h-cfg' });
   const disks = h('section.card', { 'aria-labelledby': 'h-disks' });
+  const nicsEl = h('div', { id: 'vm-nics' });
   const tasksEv = h('section.card', { 'aria-labelledby': 'h-te' });
   const auditEl = h('div', { id: 'vm-audit' });
   const graphs = h('section.card.wide', { 'aria-labelledby': 'h-graphs' },
     h('h2', { id: 'h-graphs' }, 'Last hour'), h('p.help', { id: 'graph-help' }, 'CPU 100 % = one host CPU. Network rx/tx as the guest sees them, summed over its NICs; empty without NICs.'));
   const chartsEl = h('div.charts', { id: 'vm-charts' });
   graphs.append(chartsEl);
-  body.append(h('div.grid', {}, cfg, disks, tasksEv, graphs));
+  body.append(h('div.grid', {}, cfg, h('div.stack', {}, disks, h('section.card', { 'aria-labelledby': 'h-nics' }, nicsEl)), tasksEv, graphs));
 
   v.onVm = async (vm, events) => {
     const boot = vm.boot || {};
@@ -418,6 +419,12 @@ function overview(v, body, name) {
       h('thead', {}, h('tr', {}, ['#', 'Image', 'Clone', 'Size', 'Format'].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, vm.disks.map((d) => h('tr', {}, h('td', {}, d.index), h('td', {}, d.image ?? 'blank'),
         h('td', {}, d.clone ?? '–'), h('td.num', {}, fmtBytes(d.size_bytes)), h('td', {}, d.format)))))) : h('p.help', {}, 'No disks.')]);
+    const nics = vm.nics || [];
+    render(nicsEl, nics, () => [h('h2', { id: 'h-nics' }, 'Network'), nics.length ? h('div.table-wrap', {}, h('table', {},
+      h('thead', {}, h('tr', {}, ['#', 'Network', 'MAC', 'IP', 'Tap'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, nics.map((n) => h('tr', {}, h('td', {}, n.index), h('td', {}, n.network + (n.vlan ? ` (VLAN ${n.vlan})` : '')),
+        h('td', {}, h('code', {}, n.mac)), h('td', {}, n.ip ?? '–'), h('td', {}, h('code', {}, n.tap)))))))
+      : h('p.help', {}, 'No NICs.')]);
     let tasks = [];
     try { tasks = (await api('GET', 'tasks')).tasks.filter((t) => t.target === vm.name).slice(0, 5); } catch (e) { /* shown elsewhere */ }
     if (!v.alive) return;
