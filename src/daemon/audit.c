@@ -33,6 +33,7 @@ struct audit_log {
 	uint64_t count;                /* lines in the file */
 	char last[AUDIT_CHAIN_HEX];    /* SHA-256 of the last line */
 	char warning[1024];
+	bool count_known; /* set by audit_head_matches at open */
 };
 
 static void audit_time_now(char out[40])
@@ -89,6 +90,50 @@ static int audit_scan(struct audit_log *a, bool *newline_end, char **last_line, 
 	*last_line = l;
 	*last_len = len;
 	return 0;
+}
+
+/* true (with count and last set) when the file's last line is whole and
+ * hashes to what the database recorded as written last. */
+static bool audit_head_matches(struct audit_log *a)
+{
+	char *head = NULL;
+	unsigned long long cnt = 0;
+	char hash[AUDIT_CHAIN_HEX] = "", have[AUDIT_CHAIN_HEX];
+	bool ok = false;
+	struct stat st;
+	if (!a->store || store_setting_get(a->store, AUDIT_KEY_HEAD, &head) < 0)
+		return false;
+	if (sscanf(head, "%llu %64s", &cnt, hash) != 2 || fstat(a->fd, &st) < 0)
+		goto out;
+	if (cnt == 0) {
+		ok = st.st_size == 0;
+		goto out;
+	}
+	/* The last line ends at the file's last byte, a newline. */
+	size_t cap = (size_t)MIN((off_t)AUDIT_LINE_MAX + 1, st.st_size);
+	char *buf = malloc(cap);
+	if (!buf || pread(a->fd, buf, cap, st.st_size - (off_t)cap) != (ssize_t)cap ||
+	    buf[cap - 1] != '\n') {
+		free(buf);
+		goto out;
+	}
+	size_t start = cap - 1;
+	while (start > 0 && buf[start - 1] != '\n')
+		start--;
+	if (start > 0 || (off_t)cap == st.st_size) {
+		audit_chain_sha256_hex(buf + start, cap - 1 - start, have);
+		ok = strcmp(have, hash) == 0;
+	}
+	free(buf);
+out:
+	if (ok) {
+		a->count = cnt;
+		a->count_known = true;
+		if (cnt)
+			memcpy(a->last, hash, sizeof(hash));
+	}
+	free(head);
+	return ok;
 }
 
 static void audit_head_save(struct audit_log *a)
@@ -165,12 +210,15 @@ int audit_open(const char *path, struct store *store, struct audit_log **out, ch
 			 strerror(-r));
 		goto out;
 	}
-	if ((r = audit_scan(a, &nl_end, &last_line, &last_len)) < 0) {
+	/* Fast path: when the last line is the one the database says was
+	 * written last, its count is known and the file need not be read. */
+	if (!audit_head_matches(a) &&
+	    (r = audit_scan(a, &nl_end, &last_line, &last_len)) < 0) {
 		asprintf(err, "cannot read the audit log %s: %s", path, strerror(-r));
 		goto out;
 	}
 	char damage[768] = "";
-	if (last_line) {
+	if (last_line && !a->count_known) {
 		audit_chain_sha256_hex(last_line, last_len, a->last);
 		char reason[AUDIT_CHAIN_REASON_MAX];
 		/* Only the line's own seal can be checked without the line
@@ -187,7 +235,8 @@ int audit_open(const char *path, struct store *store, struct audit_log **out, ch
 				 (unsigned long long)a->count, reason);
 	}
 	char *head = NULL;
-	if (!damage[0] && store && store_setting_get(store, AUDIT_KEY_HEAD, &head) == 0) {
+	if (!damage[0] && !a->count_known && store &&
+	    store_setting_get(store, AUDIT_KEY_HEAD, &head) == 0) {
 		unsigned long long cnt = 0;
 		char hash[AUDIT_CHAIN_HEX] = "";
 		if (sscanf(head, "%llu %64s", &cnt, hash) == 2 &&
