@@ -320,13 +320,23 @@ int audit_verify(struct audit_log *a, struct audit_chain_result *res)
 				 "wrote %llu; lines at the end were removed",
 				 (unsigned long long)res->entries + 1,
 				 (unsigned long long)res->entries, (unsigned long long)a->count);
-		} else if (res->entries != a->count || strcmp(res->last_hash, a->last) != 0) {
+		} else if (res->entries > a->count) {
 			res->ok = false;
-			res->first_bad_line = MIN(res->entries, a->count);
+			res->first_bad_line = a->count + 1;
 			snprintf(res->reason, sizeof(res->reason),
-				 "line %llu is not the line vesseld wrote there (its hash differs from "
-				 "the one recorded in the database): the log was rewritten",
-				 (unsigned long long)res->first_bad_line);
+				 "line %llu and the lines after it were not written by vesseld (it wrote "
+				 "%llu lines): they were added to the file",
+				 (unsigned long long)a->count + 1, (unsigned long long)a->count);
+		} else if (strcmp(res->last_hash, a->last) != 0) {
+			/* Same length, chain intact, other end: every hash was
+			 * recomputed, so no single line can be named. */
+			res->ok = false;
+			res->first_bad_line = res->entries;
+			snprintf(res->reason, sizeof(res->reason),
+				 "line %llu is not the line vesseld wrote last (its hash differs from the "
+				 "one recorded in the database): the log was rewritten with recomputed "
+				 "hashes; compare it with a copy kept elsewhere",
+				 (unsigned long long)res->entries);
 		} else if (a->store && store_setting_get(a->store, AUDIT_KEY_DAMAGE, &damage) == 0) {
 			/* The chain holds, but an earlier start found it broken
 			 * and the lines were then replaced: stay not ok. */
@@ -381,14 +391,29 @@ int audit_list(struct audit_log *a, const struct audit_filter *f, json_t **entri
 		r = -ENOMEM;
 		goto out;
 	}
-	cap = f->limit;
+	cap = MAX(f->limit, (size_t)1);
+	/* Lines are appended whole under the lock, so everything before the
+	 * size seen under it is complete: read up to there, without holding
+	 * up writers for the whole read. */
+	struct stat st;
+	pthread_mutex_lock(&a->lock);
+	int sr = fstat(a->fd, &st);
+	pthread_mutex_unlock(&a->lock);
+	if (sr < 0) {
+		r = -errno;
+		goto out;
+	}
 	fp = fopen(a->path, "re");
 	if (!fp) {
 		r = errno == ENOENT ? 0 : -errno;
+		if (r < 0)
+			goto out;
 		goto done;
 	}
 	ssize_t len;
-	while ((len = getline(&line, &lcap, fp)) >= 0) {
+	off_t pos = 0;
+	while (pos < st.st_size && (len = getline(&line, &lcap, fp)) >= 0) {
+		pos += len;
 		lineno++;
 		json_t *e = json_loadb(line, (size_t)len, 0, NULL);
 		if (!json_is_object(e)) {
