@@ -291,9 +291,9 @@ static bool http_authenticate(struct http_req *req)
 		http_add_header(req, "Retry-After", v);
 		req->audit_detail = "locked out after repeated failed authentications";
 		http_reply_errorf(req, 429, "too_many_requests",
-				  "too many failed authentications from %s; try again in %u seconds "
+				  "too many failed authentications from %s; try again in %u second%s "
 				  "with a valid token",
-				  req->client, retry);
+				  req->client, retry, retry == 1 ? "" : "s");
 		return false;
 	}
 	const char *given = NULL;
