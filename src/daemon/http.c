@@ -301,10 +301,11 @@ static bool http_authenticate(struct http_req *req)
 	if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
 		given = auth + 7;
 	} else {
-		/* Browsers cannot set headers on a WebSocket, so the console
-		 * socket also takes the token as a query parameter. */
+		/* Browsers cannot set headers on a WebSocket, so WebSocket
+		 * paths (.../ws: the console) also take the token as a query
+		 * parameter. */
 		size_t n = strlen(req->path);
-		if (n > 11 && strcmp(req->path + n - 11, "/console/ws") == 0)
+		if (n > 3 && strcmp(req->path + n - 3, "/ws") == 0)
 			given = http_query(req, "token");
 	}
 	enum auth_verdict v = AUTH_MISSING;
