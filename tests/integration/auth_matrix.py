@@ -261,6 +261,13 @@ def main(t):
     r = d.tcp.get(f"vms/{STOPPED}", token=dflt)
     t.check(r.status == 200, f"scoped 'default' GET: {r.short()}")
 
+    # browsers pass the token of a WebSocket as ?token=: the same roles apply
+    for caller, want in (("viewer", 403), ("operator", 101), ("revoked", 401)):
+        ws, status, _, _ = vt.WebSocket.connect(f"{S}/vms/{RUN}/console/ws?token={tokens[caller]}", port=d.port)
+        if ws:
+            ws.close()
+        t.check(status == want, f"console/ws?token= as {caller}: expected {want}, got {status}")
+
     # an operator can do the lifecycle it is meant to
     r = d.tcp.post("vms", {"name": "op-made", "memory_mib": 64}, token=tokens["operator"])
     t.check(r.status == 201, f"operator create: {r.short()}")
