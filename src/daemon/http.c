@@ -237,6 +237,12 @@ static void http_audit(struct http_req *req)
 		body = json_loadb(req->body, req->body_len, 0, NULL);
 		object = json_string_value(json_object_get(body, "name"));
 	}
+	/* A refused body may carry a 64 KiB "name": keep lines short. */
+	char obj[257];
+	if (object) {
+		snprintf(obj, sizeof(obj), "%s", object);
+		object = obj;
+	}
 	bool authed = req->who.role != AUTH_ROLE_DEFAULT;
 	struct audit_entry e = {
 		.token = authed ? req->who.token_id : req->audit_token[0] ? req->audit_token :
