@@ -144,8 +144,8 @@ static void audit_head_save(struct audit_log *a)
 		store_setting_put(a->store, AUDIT_KEY_HEAD, v);
 }
 
-/* Write one sealed entry; a->lock held. */
-static int audit_write_locked(struct audit_log *a, json_t *fields)
+/* Write one sealed entry; a->lock held. sync: fdatasync before returning. */
+static int audit_write_locked(struct audit_log *a, json_t *fields, bool sync)
 {
 	int r;
 	char *line = NULL;
@@ -158,7 +158,8 @@ static int audit_write_locked(struct audit_log *a, json_t *fields)
 	line[len] = '\n'; /* seal left room: the NUL becomes the newline */
 	/* One write with O_APPEND: the line lands whole at the end even if
 	 * something else appends; fsync before the client hears "done". */
-	if ((r = util_write_all(a->fd, line, len + 1)) < 0 || (fdatasync(a->fd) < 0 && (r = -errno))) {
+	if ((r = util_write_all(a->fd, line, len + 1)) < 0 ||
+	    (sync && fdatasync(a->fd) < 0 && (r = -errno))) {
 		log_ratelimited(LOG_LEVEL_ERROR, "audit: cannot write %s: %s", a->path, strerror(-r));
 		goto out;
 	}
@@ -265,7 +266,7 @@ int audit_open(const char *path, struct store *store, struct audit_log **out, ch
 					.method = "START", .path = path, .result = 500,
 					.detail = damage};
 		json_t *f = audit_fields(&e);
-		audit_write_locked(a, f);
+		audit_write_locked(a, f, true);
 		json_decref(f);
 	} else {
 		audit_head_save(a);
@@ -294,8 +295,14 @@ int audit_append(struct audit_log *a, const struct audit_entry *e)
 	json_t *f = audit_fields(e);
 	if (!f)
 		return -ENOMEM;
+	/* A change is on disk before its reply. A refusal (401/403/429) is
+	 * written at once but not flushed: anyone can send those by the
+	 * thousand, and a flush each (about 6 ms here) would let them stall
+	 * vesseld's HTTP threads; the next change's flush, or the kernel's
+	 * writeback within seconds, puts them on disk too. */
+	bool sync = !(e->result == 401 || e->result == 403 || e->result == 429);
 	pthread_mutex_lock(&a->lock);
-	int r = audit_write_locked(a, f);
+	int r = audit_write_locked(a, f, sync);
 	pthread_mutex_unlock(&a->lock);
 	json_decref(f);
 	return r;
