@@ -217,6 +217,13 @@ enum cli_cmd_opt {
 	CLI_OPT_RESULT,
 	CLI_OPT_LIMIT,
 	CLI_OPT_FILE,
+	CLI_OPT_PRIORITY,
+	CLI_OPT_MAX_VMS,
+	CLI_OPT_MAX_VCPUS,
+	CLI_OPT_MAX_MEMORY,
+	CLI_OPT_MAX_DISK,
+	CLI_OPT_CPU_RATIO,
+	CLI_OPT_MEMORY_RATIO,
 };
 
 extern const struct cli_opt cli_vm_create_opts[];
@@ -225,6 +232,8 @@ extern const struct cli_opt cli_vm_stop_opts[];
 extern const struct cli_opt cli_vm_delete_opts[];
 extern const struct cli_opt cli_vm_log_opts[];
 extern const struct cli_opt cli_image_import_opts[];
+extern const struct cli_opt cli_project_opts[];
+extern const struct cli_opt cli_host_capacity_opts[];
 
 /* Build the POST /vms body from `vm create` arguments (pos[0] is the name).
  * Pure: touches no network. Returns 0 or -EINVAL with a sentence in err. */
@@ -275,6 +284,22 @@ int cli_task_list(struct cli *cli, const struct cli_args *a);
 int cli_task_show(struct cli *cli, const struct cli_args *a);
 
 int cli_host_info(struct cli *cli, const struct cli_args *a);
+/* `host capacity`: GET (or PATCH with --cpu-ratio/--memory-ratio)
+ * /api/v1/host/capacity as a table. */
+int cli_host_capacity(struct cli *cli, const struct cli_args *a);
+int cli_capacity_table(const json_t *capacity, struct cli_table **out);
+
+/* project.c */
+/* Build the POST/PATCH /projects body from the options (create: pos[0] is
+ * the name). Quota "none" or "unlimited" sends null. Pure. */
+int cli_project_body(const struct cli_args *a, bool create, json_t **out, char *err,
+		     size_t errlen);
+int cli_project_table(const json_t *projects, struct cli_table **out);
+int cli_project_list(struct cli *cli, const struct cli_args *a);
+int cli_project_show(struct cli *cli, const struct cli_args *a);
+int cli_project_create(struct cli *cli, const struct cli_args *a);
+int cli_project_update(struct cli *cli, const struct cli_args *a);
+int cli_project_delete(struct cli *cli, const struct cli_args *a);
 
 /* token.c */
 extern const struct cli_opt cli_token_create_opts[];

@@ -35,13 +35,15 @@ static const struct main_cmd main_cmds[] = {
 	{"vm", "create", cli_vm_create, cli_vm_create_opts, 1, 1,
 	 "NAME [--vcpus N] [--memory 512M|2G] [--image IMG [--full-copy]] [--disk-size 10G]\n"
 	 "       [--blank-disk SIZE]... [--firmware bios|uefi] [--kernel K [--initrd I] [--cmdline S]]\n"
-	 "       [--description D] [--autostart] [--restart on-crash|never] [--no-wait]",
+	 "       [--description D] [--autostart] [--restart on-crash|never] [--no-wait]\n"
+	 "       [--project P] [--priority P0..P4]",
 	 "create a VM (a full copy of an image is waited for unless --no-wait)"},
 	{"vm", "show", cli_vm_show, main_no_opts, 1, 1, "NAME", "show a VM"},
 	{"vm", "update", cli_vm_update, cli_vm_update_opts, 1, 1,
 	 "NAME [--vcpus N] [--memory SIZE] [--description D] [--autostart|--no-autostart]\n"
-	 "       [--restart on-crash|never] [--firmware bios|uefi] [--kernel K [--initrd I] [--cmdline S]]",
-	 "change a stopped VM"},
+	 "       [--restart on-crash|never] [--firmware bios|uefi] [--kernel K [--initrd I] [--cmdline S]]\n"
+	 "       [--project P] [--priority P0..P4]",
+	 "change a stopped VM (--priority alone also while it runs)"},
 	{"vm", "start", cli_vm_start, main_no_opts, 1, 1, "NAME", "start a VM"},
 	{"vm", "stop", cli_vm_stop, cli_vm_stop_opts, 1, 1, "NAME [--timeout S]",
 	 "power a VM down (ACPI), forcing it off after the timeout"},
@@ -75,6 +77,20 @@ static const struct main_cmd main_cmds[] = {
 	 "show audit log entries"},
 	{"audit", "verify", cli_audit_verify, cli_audit_verify_opts, 0, 0, "[--file PATH]",
 	 "check the audit log's hash chain (exit 1 when it is broken)"},
+	{"host", "capacity", cli_host_capacity, cli_host_capacity_opts, 0, 0,
+	 "[--cpu-ratio R] [--memory-ratio R]",
+	 "show capacity, overcommit ratios and what is allocated (or change the ratios)"},
+	{"project", "list", cli_project_list, main_no_opts, 0, 0, "", "list projects with usage and quotas"},
+	{"project", "show", cli_project_show, main_no_opts, 1, 1, "NAME", "show a project"},
+	{"project", "create", cli_project_create, cli_project_opts, 1, 1,
+	 "NAME [--description D] [--max-vms N] [--max-vcpus N] [--max-memory SIZE] [--max-disk SIZE]",
+	 "create a project with quotas (unlimited where not given)"},
+	{"project", "update", cli_project_update, cli_project_opts, 1, 1,
+	 "NAME [--description D] [--max-vms N|none] [--max-vcpus N|none] [--max-memory SIZE|none]\n"
+	 "       [--max-disk SIZE|none]",
+	 "change a project's description or quotas ('none': unlimited)"},
+	{"project", "delete", cli_project_delete, main_no_opts, 1, 1, "NAME",
+	 "delete a project that has no VMs"},
 };
 
 static void main_usage(FILE *f, const char *group)
@@ -171,7 +187,7 @@ int main(int argc, char **argv)
 			return args.help ? 0 : CLI_EXIT_USAGE;
 		}
 		if (!known_group)
-			fprintf(stderr, "vessel: unknown command '%s'; commands are vm, image, task, host, token, audit "
+			fprintf(stderr, "vessel: unknown command '%s'; commands are vm, image, task, host, project, token, audit "
 				"(see vessel --help)\n", group);
 		else if (!cmd_idx)
 			fprintf(stderr, "vessel: '%s' needs a command (see vessel %s --help)\n", group, group);

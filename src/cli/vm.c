@@ -29,6 +29,8 @@ const struct cli_opt cli_vm_create_opts[] = {
 	{"autostart", CLI_OPT_AUTOSTART, false},
 	{"restart", CLI_OPT_RESTART, true},
 	{"no-wait", CLI_OPT_NO_WAIT, false},
+	{"project", CLI_OPT_PROJECT, true},
+	{"priority", CLI_OPT_PRIORITY, true},
 	{NULL, 0, false},
 };
 
@@ -43,6 +45,8 @@ const struct cli_opt cli_vm_update_opts[] = {
 	{"autostart", CLI_OPT_AUTOSTART, false},
 	{"no-autostart", CLI_OPT_NO_AUTOSTART, false},
 	{"restart", CLI_OPT_RESTART, true},
+	{"project", CLI_OPT_PROJECT, true},
+	{"priority", CLI_OPT_PRIORITY, true},
 	{NULL, 0, false},
 };
 
@@ -125,6 +129,15 @@ static int vm_common_fields(const struct cli_args *a, json_t *body, char *err, s
 		if (ret < 0)
 			return ret;
 	}
+
+	/* Project and priority names are checked by vesseld, which knows
+	 * which projects exist. */
+	v = cli_args_get(a, CLI_OPT_PROJECT);
+	if (v && (ret = vm_set(body, "project", json_string(v))) < 0)
+		return ret;
+	v = cli_args_get(a, CLI_OPT_PRIORITY);
+	if (v && (ret = vm_set(body, "priority", json_string(v))) < 0)
+		return ret;
 
 	const char *fw = cli_args_get(a, CLI_OPT_FIRMWARE);
 	const char *kernel = cli_args_get(a, CLI_OPT_KERNEL);
@@ -255,7 +268,7 @@ int cli_vm_update_body(const struct cli_args *a, json_t **out, char *err, size_t
 		goto out;
 	if (json_object_size(body) == 0) {
 		snprintf(err, errlen, "nothing to change; give at least one of --vcpus, --memory, --description, "
-			 "--autostart, --no-autostart, --restart, --firmware, --kernel");
+			 "--autostart, --no-autostart, --restart, --firmware, --kernel, --project, --priority");
 		ret = -EINVAL;
 		goto out;
 	}
@@ -279,7 +292,7 @@ uint64_t cli_vm_disk_bytes(const json_t *vm)
 
 int cli_vm_table(const json_t *vms, struct cli_table **out)
 {
-	static const char *const hdr[] = {"NAME", "STATE", ">VCPUS", ">MEMORY", ">DISK", "IMAGE", "AUTOSTART", "PID"};
+	static const char *const hdr[] = {"NAME", "STATE", ">VCPUS", ">MEMORY", ">DISK", "IMAGE", "PROJECT", "PRIO", "AUTOSTART", "PID"};
 	struct cli_table *t = NULL;
 	size_t i;
 	json_t *vm;
@@ -300,6 +313,7 @@ int cli_vm_table(const json_t *vms, struct cli_table **out)
 			cli_json_str(vm, "name"), cli_json_str(vm, "state"), vcpus, mem,
 			db ? disk : NULL,
 			cli_json_str(json_array_get(json_object_get(vm, "disks"), 0), "image"),
+			cli_json_str(vm, "project"), cli_json_str(vm, "priority"),
 			cli_json_bool(vm, "autostart") ? "yes" : "no",
 			p >= 0 ? pid : NULL,
 		};
@@ -344,6 +358,8 @@ static void vm_print(const json_t *vm)
 				       ? cli_json_str(vm, "description") : "-");
 	VM_KV("autostart", "%s", cli_json_bool(vm, "autostart") ? "yes" : "no");
 	VM_STR("restart policy", "restart_policy");
+	VM_STR("project", "project");
+	VM_STR("priority", "priority");
 
 	json_t *boot = json_object_get(vm, "boot");
 	const char *fw = cli_json_str(boot, "firmware");

@@ -1,5 +1,5 @@
 /* store: vesseld's persistent state in SQLite (DATA_DIR/vessel.db, WAL):
- * tables vms, disks, images, tasks, settings and tokens. The schema is versioned
+ * tables vms, disks, images, tasks, projects, settings and tokens. The schema is versioned
  * with PRAGMA user_version and upgraded by an ordered list of migrations;
  * a database written by a newer vesseld is refused rather than guessed at.
  * One connection guarded by a mutex: writes are rare (state changes), reads
@@ -41,6 +41,11 @@ int store_image_list(struct store *st, struct image_record **out, size_t *n);
 int store_task_put(struct store *st, const struct task_record *t);
 /* Newest first. */
 int store_task_list(struct store *st, struct task_record **out, size_t *n);
+
+int store_project_put(struct store *st, const struct project_record *p);
+int store_project_delete(struct store *st, const char *name);
+/* All projects sorted by name; *out is malloc'd. */
+int store_project_list(struct store *st, struct project_record **out, size_t *n);
 
 /* *value is malloc'd; -ENOENT when the key is not set. */
 int store_setting_get(struct store *st, const char *key, char **value);

@@ -105,6 +105,18 @@ ROUTES = {
                                        "safe": (f"{S}/tokens/0000000000000000", None, (404,))},
     ("get", f"{S}/audit"): {"role": "admin", "real": (f"{S}/audit?limit=5", None), "ok": (200,)},
     ("get", f"{S}/audit/verify"): {"role": "admin", "real": (f"{S}/audit/verify", None), "ok": (200,)},
+    ("get", f"{S}/projects"): {"role": "viewer", "real": (f"{S}/projects", None), "ok": (200,)},
+    ("post", f"{S}/projects"): {"role": "admin", "real": (f"{S}/projects", {"name": "intruder"}),
+                                "safe": (f"{S}/projects", {"name": "Bad_Name"}, (400,))},
+    ("get", f"{S}/projects/{{name}}"): {"role": "viewer", "real": (f"{S}/projects/default", None), "ok": (200,)},
+    ("patch", f"{S}/projects/{{name}}"): {"role": "admin",
+                                          "real": (f"{S}/projects/default", {"max_vms": 0}),
+                                          "safe": (f"{S}/projects/{GHOST}", {"description": "x"}, (404,))},
+    ("delete", f"{S}/projects/{{name}}"): {"role": "admin", "real": (f"{S}/projects/team-b", None),
+                                           "safe": (f"{S}/projects/{GHOST}", None, (404,))},
+    ("get", f"{S}/host/capacity"): {"role": "viewer", "real": (f"{S}/host/capacity", None), "ok": (200,)},
+    ("patch", f"{S}/host/capacity"): {"role": "admin", "real": (f"{S}/host/capacity", {"cpu_ratio": 1}),
+                                      "safe": (f"{S}/host/capacity", {"cpu_ratio": 0}, (400, 422))},
 }
 
 
@@ -128,11 +140,13 @@ def expected(spec, caller, role, scoped):
 
 def snapshot(d):
     vms = {v["name"]: {k: v.get(k) for k in ("uuid", "state", "vcpus", "memory_mib", "description",
-                                               "disks", "pid", "restart_policy")} for v in d.vms()}
+                                               "disks", "pid", "restart_policy", "project", "priority")} for v in d.vms()}
     imgs = sorted((i["name"], i["state"], i.get("sha256")) for i in d.images())
     toks = d.api("GET", "tokens", expect=200).json["tokens"]
     toks = sorted((t["id"], t["name"], t["role"], t["project"], t["revoked_at"], t["expires_at"]) for t in toks)
-    return {"vms": vms, "images": imgs, "tokens": toks}
+    projects = sorted(json.dumps(p, sort_keys=True) for p in d.api("GET", "projects", expect=200).json["projects"])
+    cap = d.api("GET", "host/capacity", expect=200).json
+    return {"vms": vms, "images": imgs, "tokens": toks, "projects": projects, "capacity": cap}
 
 
 def last_audit(d):
@@ -168,6 +182,7 @@ def main(t):
     rv, tokens["revoked"] = mk("t-revoked", "admin")
     d.api("DELETE", f"tokens/{rv['id']}", expect=200)
     tokens["bootstrap"] = d.token
+    d.api("POST", "projects", {"name": "team-b"}, expect=201)  # for the DELETE row
     tokens["wrong-token"] = "vst_0123456789abcdef_" + "ab" * 32
     tokens["no-token"] = None
     time.sleep(1.2)  # t-expired expires

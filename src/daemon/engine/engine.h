@@ -57,6 +57,12 @@ struct engine_vm_spec {
 	struct engine_disk disks[ENGINE_MAX_DISKS];
 	unsigned nr_disks;
 	char run_dir[4096];
+	/* When set, the driver writes the monitor's pid to this file (a
+	 * cgroup v2 cgroup.procs) right after spawning it and before any guest
+	 * code runs (QEMU: between spawn and "cont"), so the whole process
+	 * and all its threads run under the VM's priority from the start. A
+	 * failed write is logged; the VM still starts. */
+	char cgroup_procs[4096];
 };
 
 enum engine_state {
@@ -67,6 +73,24 @@ enum engine_state {
 };
 
 struct engine_vm; /* a running (or attached) monitor */
+
+#define ENGINE_MAX_VCPUS 64
+
+/* What the monitor reports about a running VM, for /metrics. */
+struct engine_vm_stats {
+	unsigned nr_vcpus;
+	struct {
+		unsigned index;
+		pid_t tid; /* host thread running this vCPU */
+	} vcpus[ENGINE_MAX_VCPUS];
+	bool have_balloon;
+	uint64_t balloon_bytes; /* memory the guest holds now (after ballooning) */
+	unsigned nr_disks;
+	struct {
+		char name[32]; /* "disk0": the format node of the VM's disk */
+		uint64_t rd_bytes, wr_bytes, rd_ops, wr_ops;
+	} disks[ENGINE_MAX_DISKS];
+};
 
 /* Called by the driver from its monitor thread; may be NULL. The callbacks
  * run without any driver lock held, so they may call the ops of the same VM
@@ -125,6 +149,10 @@ struct engine_ops {
 	/* Current state as the monitor reports it (QMP query-status). */
 	int (*query)(struct engine_vm *vm, enum engine_state *st, char **err);
 	pid_t (*pid)(struct engine_vm *vm);
+	/* vCPU threads, balloon and block statistics (QEMU: query-cpus-fast,
+	 * query-balloon, query-blockstats). Parts the monitor cannot report
+	 * are left empty. May be NULL in a driver. */
+	int (*stats)(struct engine_vm *vm, struct engine_vm_stats *out, char **err);
 	/* Serial console. read copies output from absolute byte offset `since`
 	 * (0 = oldest kept); *start is the offset of the first byte returned
 	 * (> since when older bytes were dropped), *next the offset to ask for

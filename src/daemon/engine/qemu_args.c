@@ -391,6 +391,14 @@ int qemu_args_build(const char *binary, const struct engine_vm_spec *spec,
 		r = qemu_args_add(a, "-device");
 	if (r == 0)
 		r = qemu_args_add(a, "pvpanic,id=panic0");
+	/* virtio-balloon (virtio 1.2 §5.5): query-balloon reports the memory
+	 * the guest currently holds, which /metrics exports; without the
+	 * device QMP has nothing to say. Deflate-on-OOM lets a guest under
+	 * pressure take memory back before its OOM killer runs. */
+	if (r == 0)
+		r = qemu_args_add(a, "-device");
+	if (r == 0)
+		r = qemu_args_add(a, "virtio-balloon-pci,id=balloon0,deflate-on-oom=on");
 	if (r < 0)
 		goto out;
 	*out = a;
