@@ -8,7 +8,8 @@ The routes come from GET /api/v1/openapi.json, so a route added to the router
 a route without an entry in ROUTES below fails this test, naming it.
 
 Callers: admin (a role token), the bootstrap admin.token, operator, viewer,
-an operator scoped to project "team-a" (every VM here is in "default"), no
+an operator scoped to project "team-a" (the fixture VMs are in "default",
+except m-team), no
 token, a wrong token, an expired token and a revoked token; all over TCP.
 
 No guest image is needed: the running VM has no disk (SeaBIOS finds nothing
@@ -63,7 +64,7 @@ ROUTES = {
     ("get", f"{S}/openapi.json"): {"role": "viewer", "real": (f"{S}/openapi.json", None), "ok": (200,)},
     ("get", f"{S}/vms"): {"role": "viewer", "real": (f"{S}/vms", None), "ok": (200,)},
     ("post", f"{S}/vms"): {"role": "operator", "real": (f"{S}/vms", {"name": "intruder"}),
-                            "safe": (f"{S}/vms", {"name": "Bad_Name"}, (400,)), "scoped": 403},
+                            "safe": (f"{S}/vms", {"name": "Bad_Name"}, (400,))},
     ("get", f"{S}/vms/{{name}}"): {"role": "viewer", "real": (f"{S}/vms/{STOPPED}", None), "ok": (200,),
                                    "vm": True},
     ("patch", f"{S}/vms/{{name}}"): {"role": "operator",
@@ -183,6 +184,8 @@ def main(t):
     d.api("DELETE", f"tokens/{rv['id']}", expect=200)
     tokens["bootstrap"] = d.token
     d.api("POST", "projects", {"name": "team-b"}, expect=201)  # for the DELETE row
+    d.api("POST", "projects", {"name": "team-a"}, expect=201)
+    d.api("POST", "vms", {"name": "m-team", "memory_mib": 64, "project": "team-a"}, expect=201)
     tokens["wrong-token"] = "vst_0123456789abcdef_" + "ab" * 32
     tokens["no-token"] = None
     time.sleep(1.2)  # t-expired expires
@@ -264,15 +267,31 @@ def main(t):
                 log(f"FAIL {label}")
     log(f"{counts['calls']} calls, {counts['refused']} refused mutating calls checked for side effects")
 
-    # the scoped operator sees no VM of another project, and may create none there
-    r = d.tcp.get("vms", token=tokens["scoped-operator"])
-    t.check(r.status == 200 and r.json["vms"] == [], f"scoped list should be empty: {r.short()}")
+    # the scoped operator sees and changes only its project's VMs, creates
+    # there by default, and can neither create in nor move a VM to another
+    sc = tokens["scoped-operator"]
+    r = d.tcp.get("vms", token=sc)
+    t.check(r.status == 200 and [v["name"] for v in r.json["vms"]] == ["m-team"],
+            f"scoped list should hold m-team only: {r.short()}")
     r = d.tcp.get("vms", token=tokens["operator"])
-    t.check(r.status == 200 and len(r.json["vms"]) == 2, f"unscoped list: {r.short()}")
+    t.check(r.status == 200 and len(r.json["vms"]) == 3, f"unscoped list: {r.short()}")
+    r = d.tcp.patch("vms/m-team", {"description": "mine"}, token=sc)
+    t.check(r.status == 200 and r.json["vm"]["description"] == "mine", f"scoped PATCH in scope: {r.short()}")
+    before = snapshot(d)
+    r = d.tcp.patch("vms/m-team", {"project": "default"}, token=sc)
+    t.check(r.status == 403 and "cannot move" in r.error_message, f"scoped move out of scope: {r.short()}")
+    r = d.tcp.post("vms", {"name": "sc-other", "memory_mib": 64, "project": "default"}, token=sc)
+    t.check(r.status == 403 and "team-a" in r.error_message, f"scoped create elsewhere: {r.short()}")
+    t.check(snapshot(d) == before, "refused scoped calls changed something")
+    r = d.tcp.post("vms", {"name": "sc-made", "memory_mib": 64}, token=sc)
+    t.check(r.status == 201 and r.json["vm"]["project"] == "team-a",
+            f"a scoped create lands in the token's project: {r.short()}")
+    r = d.tcp.delete("vms/sc-made", token=sc)
+    t.check(r.status == 200, f"scoped delete in scope: {r.short()}")
     _, dflt = mk("t-default", "viewer", project="default")
     r = d.tcp.get("vms", token=dflt)
-    t.check(r.status == 200 and len(r.json["vms"]) == 2,
-            f"a token scoped to 'default' sees VMs without a project: {r.short()}")
+    t.check(r.status == 200 and sorted(v["name"] for v in r.json["vms"]) == [RUN, STOPPED],
+            f"a token scoped to 'default' sees the VMs of 'default' only: {r.short()}")
     r = d.tcp.get(f"vms/{STOPPED}", token=dflt)
     t.check(r.status == 200, f"scoped 'default' GET: {r.short()}")
 
