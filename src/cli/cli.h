@@ -206,6 +206,18 @@ enum cli_cmd_opt {
 	CLI_OPT_FORCE,
 	CLI_OPT_FOLLOW,
 	CLI_OPT_FORMAT,
+	CLI_OPT_NET_TYPE = 300, /* network.c */
+	CLI_OPT_SUBNET,
+	CLI_OPT_GATEWAY,
+	CLI_OPT_DHCP_RANGE,
+	CLI_OPT_BRIDGE,
+	CLI_OPT_UPLINK,
+	CLI_OPT_MTU,
+	CLI_OPT_RULE,
+	CLI_OPT_DEFAULT_IN,
+	CLI_OPT_DEFAULT_OUT,
+	CLI_OPT_NIC,
+	CLI_OPT_NO_NICS,
 	CLI_OPT_ROLE = 200, /* token and audit commands */
 	CLI_OPT_PROJECT,
 	CLI_OPT_EXPIRES,
@@ -301,6 +313,26 @@ int cli_project_create(struct cli *cli, const struct cli_args *a);
 int cli_project_update(struct cli *cli, const struct cli_args *a);
 int cli_project_delete(struct cli *cli, const struct cli_args *a);
 
+/* network.c: networks, firewalls and VM NICs. The builders are pure. */
+extern const struct cli_opt cli_network_create_opts[];
+extern const struct cli_opt cli_firewall_opts[];
+int cli_network_create_body(const struct cli_args *a, json_t **out, char *err, size_t errlen);
+int cli_forward_parse(const char *spec, json_t **out, char *err, size_t errlen);
+int cli_rule_parse(const char *spec, json_t **out, char *err, size_t errlen);
+int cli_firewall_body(const struct cli_args *a, json_t **out, char *err, size_t errlen);
+int cli_nic_parse(const char *spec, json_t **out, char *err, size_t errlen);
+/* Add "nics" to a VM body from --nic (repeatable) / --no-nics. */
+int cli_nics_body(const struct cli_args *a, json_t *body, char *err, size_t errlen);
+int cli_network_list(struct cli *cli, const struct cli_args *a);
+int cli_network_show(struct cli *cli, const struct cli_args *a);
+int cli_network_create(struct cli *cli, const struct cli_args *a);
+int cli_network_delete(struct cli *cli, const struct cli_args *a);
+int cli_network_forwards(struct cli *cli, const struct cli_args *a);
+int cli_firewall_list(struct cli *cli, const struct cli_args *a);
+int cli_firewall_show(struct cli *cli, const struct cli_args *a);
+int cli_firewall_create(struct cli *cli, const struct cli_args *a);
+int cli_firewall_set(struct cli *cli, const struct cli_args *a);
+int cli_firewall_delete(struct cli *cli, const struct cli_args *a);
 /* token.c */
 extern const struct cli_opt cli_token_create_opts[];
 /* Build the POST /tokens body from `token create` arguments (pos[0] is

@@ -4,6 +4,7 @@
  * resource. Shutdown stops the API but leaves VMs running (they are
  * re-attached at the next start). */
 #include "daemon/daemon.h"
+#include "daemon/networks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -284,6 +285,10 @@ int daemon_start(struct daemon *d, char **err)
 		asprintf(err, "cannot load state from the database: %s", strerror(-r));
 		return r;
 	}
+	if ((r = networks_load(d)) < 0) {
+		asprintf(err, "cannot load networks: %s", strerror(-r));
+		return r;
+	}
 	vm_registry_resume(d);
 	/* TCP first: clients (and the tests) take the Unix socket answering
 	 * as "vesseld is up", so TCP must be listening by then. */
@@ -304,6 +309,7 @@ void daemon_stop(struct daemon *d)
 	pthread_mutex_unlock(&d->vms_lock);
 	http_server_quiesce(d->tcp);
 	http_server_quiesce(d->unix_srv);
+	networks_stop(d);
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += DAEMON_STOP_WAIT_S;
@@ -334,6 +340,7 @@ void daemon_free(struct daemon *d)
 	pthread_mutex_unlock(&d->threads_lock);
 	if (left)
 		return; /* threads still use it; the process is about to exit */
+	networks_free(d);
 	vm_registry_free(d);
 	project_registry_free(d);
 	image_registry_free(d);

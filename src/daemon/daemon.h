@@ -78,6 +78,7 @@ struct vm {
 };
 
 struct image_entry; /* images.c */
+struct net_state;   /* networks.c */
 struct task;        /* tasks.c */
 struct http_server; /* http.c */
 struct audit_log;   /* audit.c */
@@ -120,6 +121,8 @@ struct daemon {
 	pthread_cond_t threads_cond;
 	unsigned nr_threads; /* detached worker threads still running */
 
+	struct net_state *net; /* networks.c: networks, firewalls, dnsmasq supervisor */
+
 	struct http_server *tcp, *unix_srv;
 	volatile bool shutting_down;
 
@@ -161,6 +164,8 @@ struct vm_list_cache {
 };
 struct vm_list_cache *vm_list_cache_get(struct daemon *d);
 void vm_list_cache_put(struct vm_list_cache *c);
+/* Drop the cached list (something shown in it changed); needs vms_lock. */
+void vm_list_cache_invalidate_locked(struct daemon *d);
 /* Copy a VM's record under the lock. */
 void vm_snapshot(struct daemon *d, struct vm *vm, struct vm_record *out);
 /* true when any VM disk is based on image `name`; appends the VM names to

@@ -24,6 +24,7 @@
 
 #include "daemon/audit.h"
 #include "daemon/metrics.h"
+#include "daemon/networks.h"
 #include "daemon/store.h"
 #include "lib/util.h"
 
@@ -74,6 +75,17 @@ const struct http_route http_routes[] = {
 	{"DELETE", "/api/v1/images/{name}", images_delete, true, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/tasks", tasks_list, false},
 	{"GET", "/api/v1/tasks/{id}", tasks_get, false},
+	/* networks and rule sets change the host's interfaces and nftables */
+	{"GET", "/api/v1/networks", networks_list, false},
+	{"POST", "/api/v1/networks", networks_create, true, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/networks/{name}", networks_get, false},
+	{"PATCH", "/api/v1/networks/{name}", networks_patch, true, AUTH_ROLE_ADMIN},
+	{"DELETE", "/api/v1/networks/{name}", networks_delete, true, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/firewalls", firewalls_list, false},
+	{"POST", "/api/v1/firewalls", firewalls_create, true, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/firewalls/{name}", firewalls_get, false},
+	{"PUT", "/api/v1/firewalls/{name}", firewalls_put, true, AUTH_ROLE_ADMIN},
+	{"DELETE", "/api/v1/firewalls/{name}", firewalls_delete, true, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/tokens", tokens_list, false, AUTH_ROLE_ADMIN},
 	{"POST", "/api/v1/tokens", tokens_create, false, AUTH_ROLE_ADMIN},
 	{"DELETE", "/api/v1/tokens/{id}", tokens_revoke, false, AUTH_ROLE_ADMIN},

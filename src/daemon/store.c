@@ -67,6 +67,20 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE vms ADD COLUMN project TEXT NOT NULL DEFAULT 'default';"
 	"ALTER TABLE vms ADD COLUMN priority INTEGER NOT NULL DEFAULT 2;"
 	"CREATE INDEX vms_project ON vms(project);",
+	/* 5: virtual networks. NICs get their own table (like disks) so "which
+	 * VM uses network X" is one indexed query; networks and firewall rule
+	 * sets are stored as their JSON definitions (docs/networking.md), with
+	 * what vessel created on the host for each network (bridge created or
+	 * attached to, VLAN bridges, dnsmasq pid) so a restart finds it. */
+	"CREATE TABLE nics ("
+	" vm TEXT NOT NULL REFERENCES vms(name) ON DELETE CASCADE, idx INTEGER NOT NULL,"
+	" network TEXT NOT NULL, mac TEXT NOT NULL UNIQUE, vlan INTEGER NOT NULL,"
+	" firewall TEXT, rate_mbit INTEGER NOT NULL, tap TEXT NOT NULL UNIQUE,"
+	" PRIMARY KEY (vm, idx));"
+	"CREATE INDEX nics_network ON nics(network);"
+	"CREATE INDEX nics_firewall ON nics(firewall);"
+	"CREATE TABLE networks (name TEXT PRIMARY KEY, body TEXT NOT NULL);"
+	"CREATE TABLE firewalls (name TEXT PRIMARY KEY, body TEXT NOT NULL);",
 };
 
 int store_schema_latest(void)
@@ -275,6 +289,16 @@ int store_vm_put(struct store *st, const struct vm_record *vm)
 			      (int64_t)d->size_bytes, d->format, d->path);
 	}
 	if (r == 0)
+		r = store_run(st, "DELETE FROM nics WHERE vm = ?", "t", vm->name);
+	for (unsigned i = 0; r == 0 && i < vm->nr_nics; i++) {
+		const struct vm_nic *n = &vm->nics[i];
+		r = store_run(st,
+			      "INSERT INTO nics (vm, idx, network, mac, vlan, firewall, rate_mbit, tap)"
+			      " VALUES (?,?,?,?,?,?,?,?)",
+			      "tittinit", vm->name, (int64_t)n->index, n->network, n->mac,
+			      (int64_t)n->vlan, n->firewall, (int64_t)n->rate_mbit, n->tap);
+	}
+	if (r == 0)
 		r = store_exec(st, "COMMIT", NULL);
 	if (r < 0)
 		store_exec(st, "ROLLBACK", NULL);
@@ -318,6 +342,30 @@ static int store_vm_load_disks(struct store *st, struct vm_record *vm)
 	return 0;
 }
 
+static int store_vm_load_nics(struct store *st, struct vm_record *vm)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT idx, network, mac, vlan, firewall, rate_mbit, tap FROM nics"
+			       " WHERE vm = ? ORDER BY idx",
+			       -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(s, 1, vm->name, -1, SQLITE_TRANSIENT);
+	vm->nr_nics = 0;
+	while (sqlite3_step(s) == SQLITE_ROW && vm->nr_nics < MODEL_MAX_NICS) {
+		struct vm_nic *n = &vm->nics[vm->nr_nics++];
+		n->index = (unsigned)sqlite3_column_int(s, 0);
+		store_col_text(s, 1, n->network, sizeof(n->network));
+		store_col_text(s, 2, n->mac, sizeof(n->mac));
+		n->vlan = (unsigned)sqlite3_column_int(s, 3);
+		store_col_text(s, 4, n->firewall, sizeof(n->firewall));
+		n->rate_mbit = (unsigned)sqlite3_column_int(s, 5);
+		store_col_text(s, 6, n->tap, sizeof(n->tap));
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
 int store_vm_list(struct store *st, struct vm_record **out, size_t *n)
 {
 	sqlite3_stmt *s = NULL;
@@ -325,6 +373,7 @@ int store_vm_list(struct store *st, struct vm_record **out, size_t *n)
 	size_t cnt = 0, cap = 0;
 	int r = 0;
 	bool has_disks = store_user_version(st) >= 2;
+	bool has_nics = store_user_version(st) >= 5;
 
 	pthread_mutex_lock(&st->lock);
 	if (sqlite3_prepare_v2(st->db,
@@ -370,6 +419,9 @@ int store_vm_list(struct store *st, struct vm_record **out, size_t *n)
 	}
 	for (size_t i = 0; has_disks && i < cnt; i++)
 		if ((r = store_vm_load_disks(st, &v[i])) < 0)
+			goto out;
+	for (size_t i = 0; has_nics && i < cnt; i++)
+		if ((r = store_vm_load_nics(st, &v[i])) < 0)
 			goto out;
 	*out = v;
 	*n = cnt;
@@ -770,6 +822,79 @@ int store_project_list(struct store *st, struct project_record **out, size_t *n)
 out:
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->lock);
+	free(v);
+	return r;
+}
+
+/* Documents (networks, firewalls): the table name is one of a fixed list,
+ * never a client's string, because it is pasted into the SQL. */
+static const char *store_doc_table(const char *table)
+{
+	if (strcmp(table, "networks") == 0)
+		return "networks";
+	if (strcmp(table, "firewalls") == 0)
+		return "firewalls";
+	return NULL;
+}
+
+int store_doc_put(struct store *st, const char *table, const char *name, const char *body)
+{
+	char sql[128];
+	const char *t = store_doc_table(table);
+	if (!t)
+		return -EINVAL;
+	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO %s (name, body) VALUES (?,?)", t);
+	pthread_mutex_lock(&st->lock);
+	int r = store_run(st, sql, "tt", name, body);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_doc_delete(struct store *st, const char *table, const char *name)
+{
+	char sql[128];
+	const char *t = store_doc_table(table);
+	if (!t)
+		return -EINVAL;
+	snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE name = ?", t);
+	pthread_mutex_lock(&st->lock);
+	int r = store_run(st, sql, "t", name);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_doc_list(struct store *st, const char *table, char ***bodies, size_t *n)
+{
+	char sql[128];
+	sqlite3_stmt *s = NULL;
+	char **v = NULL;
+	size_t cnt = 0, cap = 0;
+	int r = 0;
+	const char *t = store_doc_table(table);
+	if (!t)
+		return -EINVAL;
+	snprintf(sql, sizeof(sql), "SELECT body FROM %s ORDER BY name", t);
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		r = -EIO;
+		goto out;
+	}
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		char **slot = store_row_slot((void **)&v, &cnt, &cap, sizeof(*v));
+		const unsigned char *txt = sqlite3_column_text(s, 0);
+		if (!slot || !(*slot = strdup(txt ? (const char *)txt : "{}"))) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	*bodies = v;
+	*n = cnt;
+	v = NULL;
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	for (size_t i = 0; v && i < cnt; i++)
+		free(v[i]);
 	free(v);
 	return r;
 }

@@ -51,6 +51,11 @@ int store_project_list(struct store *st, struct project_record **out, size_t *n)
 int store_setting_get(struct store *st, const char *key, char **value);
 int store_setting_put(struct store *st, const char *key, const char *value);
 
+/* JSON documents by name in table "networks" or "firewalls". list gives
+ * the bodies sorted by name; free each and the array. */
+int store_doc_put(struct store *st, const char *table, const char *name, const char *body);
+int store_doc_delete(struct store *st, const char *table, const char *name);
+int store_doc_list(struct store *st, const char *table, char ***bodies, size_t *n);
 /* API tokens (struct token_record in auth.h). insert: -EEXIST when the
  * name is taken; get: -ENOENT; revoke: -ENOENT, or -EALREADY when it was
  * revoked before; touch records the last use (at most once a minute). */
