@@ -115,6 +115,26 @@ ROUTES = {
                                           "safe": (f"{S}/projects/{GHOST}", {"description": "x"}, (404,))},
     ("delete", f"{S}/projects/{{name}}"): {"role": "admin", "real": (f"{S}/projects/team-b", None),
                                            "safe": (f"{S}/projects/{GHOST}", None, (404,))},
+    # networks change the host (bridges, nftables): refused callers aim at an
+    # absent network so a broken check would show up as a 404 or a new
+    # network in the snapshot, without this test touching the host itself
+    ("get", f"{S}/networks"): {"role": "viewer", "real": (f"{S}/networks", None), "ok": (200,)},
+    ("post", f"{S}/networks"): {"role": "admin", "real": (f"{S}/networks", {"name": "intruder", "type": "isolated"}),
+                                "safe": (f"{S}/networks", {"name": "Bad_Name", "type": "isolated"}, (400,))},
+    ("get", f"{S}/networks/{{name}}"): {"role": "viewer", "real": (f"{S}/networks/{GHOST}", None), "ok": (404,)},
+    ("patch", f"{S}/networks/{{name}}"): {"role": "admin", "real": (f"{S}/networks/{GHOST}", {"port_forwards": []}),
+                                          "safe": (f"{S}/networks/{GHOST}", {"port_forwards": []}, (404,))},
+    ("delete", f"{S}/networks/{{name}}"): {"role": "admin", "real": (f"{S}/networks/{GHOST}", None),
+                                           "safe": (f"{S}/networks/{GHOST}", None, (404,))},
+    ("get", f"{S}/firewalls"): {"role": "viewer", "real": (f"{S}/firewalls", None), "ok": (200,)},
+    ("post", f"{S}/firewalls"): {"role": "admin", "real": (f"{S}/firewalls", {"name": "intruder"}),
+                                 "safe": (f"{S}/firewalls", {"name": "Bad_Name"}, (400,))},
+    ("get", f"{S}/firewalls/{{name}}"): {"role": "viewer", "real": (f"{S}/firewalls/fw1", None), "ok": (200,)},
+    ("put", f"{S}/firewalls/{{name}}"): {"role": "admin",
+                                         "real": (f"{S}/firewalls/fw1", {"name": "fw1", "default_inbound": "allow"}),
+                                         "safe": (f"{S}/firewalls/{GHOST}", {"name": GHOST}, (404,))},
+    ("delete", f"{S}/firewalls/{{name}}"): {"role": "admin", "real": (f"{S}/firewalls/fw1", None),
+                                            "safe": (f"{S}/firewalls/{GHOST}", None, (404,))},
     ("get", f"{S}/host/capacity"): {"role": "viewer", "real": (f"{S}/host/capacity", None), "ok": (200,)},
     ("patch", f"{S}/host/capacity"): {"role": "admin", "real": (f"{S}/host/capacity", {"cpu_ratio": 1}),
                                       "safe": (f"{S}/host/capacity", {"cpu_ratio": 0}, (400, 422))},
@@ -147,7 +167,10 @@ def snapshot(d):
     toks = sorted((t["id"], t["name"], t["role"], t["project"], t["revoked_at"], t["expires_at"]) for t in toks)
     projects = sorted(json.dumps(p, sort_keys=True) for p in d.api("GET", "projects", expect=200).json["projects"])
     cap = d.api("GET", "host/capacity", expect=200).json
-    return {"vms": vms, "images": imgs, "tokens": toks, "projects": projects, "capacity": cap}
+    nets = sorted(json.dumps(n, sort_keys=True) for n in d.api("GET", "networks", expect=200).json["networks"])
+    fws = sorted(json.dumps(f, sort_keys=True) for f in d.api("GET", "firewalls", expect=200).json["firewalls"])
+    return {"vms": vms, "images": imgs, "tokens": toks, "projects": projects, "capacity": cap,
+            "networks": nets, "firewalls": fws}
 
 
 def last_audit(d):
@@ -185,6 +208,8 @@ def main(t):
     tokens["bootstrap"] = d.token
     d.api("POST", "projects", {"name": "team-b"}, expect=201)  # for the DELETE row
     d.api("POST", "projects", {"name": "team-a"}, expect=201)
+    d.api("POST", "firewalls", {"name": "fw1", "rules": [{"direction": "in", "protocol": "tcp", "ports": "22",
+                                                        "cidr": "192.0.2.0/24", "action": "allow"}]}, expect=201)
     d.api("POST", "vms", {"name": "m-team", "memory_mib": 64, "project": "team-a"}, expect=201)
     tokens["wrong-token"] = "vst_0123456789abcdef_" + "ab" * 32
     tokens["no-token"] = None
