@@ -411,15 +411,13 @@ int audit_list(struct audit_log *a, const struct audit_filter *f, json_t **entri
 		goto out;
 	}
 	fp = fopen(a->path, "re");
-	if (!fp) {
-		r = errno == ENOENT ? 0 : -errno;
-		if (r < 0)
-			goto out;
-		goto done;
+	if (!fp && errno != ENOENT) { /* a missing log is an empty one */
+		r = -errno;
+		goto out;
 	}
 	ssize_t len;
 	off_t pos = 0;
-	while (pos < st.st_size && (len = getline(&line, &lcap, fp)) >= 0) {
+	while (fp && pos < st.st_size && (len = getline(&line, &lcap, fp)) >= 0) {
 		pos += len;
 		lineno++;
 		json_t *e = json_loadb(line, (size_t)len, 0, NULL);
@@ -444,10 +442,8 @@ int audit_list(struct audit_log *a, const struct audit_filter *f, json_t **entri
 		ring[n % cap] = e;
 		n++;
 	}
-done:
-	for (size_t i = n > cap ? n - cap : 0; i < n; i++) {
+	for (size_t i = n > cap ? n - cap : 0; i < n; i++)
 		json_array_append(arr, ring[i % cap]);
-	}
 	*entries = arr;
 	arr = NULL;
 	*total = n;
