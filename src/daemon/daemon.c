@@ -290,6 +290,7 @@ int daemon_start(struct daemon *d, char **err)
 		return r;
 	}
 	vm_registry_resume(d);
+	snapshots_scheduler_start(d);
 	/* TCP first: clients (and the tests) take the Unix socket answering
 	 * as "vesseld is up", so TCP must be listening by then. */
 	if (d->cfg.listen[0] && (r = http_server_start(d, false, &d->tcp, err)) < 0)

@@ -100,6 +100,22 @@ const struct http_route http_routes[] = {
 	{"DELETE", "/api/v1/projects/{name}", projects_delete, false, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/host/capacity", host_capacity_get, false},
 	{"PATCH", "/api/v1/host/capacity", host_capacity_patch, false, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/vms/{name}/snapshots", snapshots_list, true},
+	{"POST", "/api/v1/vms/{name}/snapshots", snapshots_create, true},
+	{"GET", "/api/v1/vms/{name}/snapshots/{snap}", snapshots_get, true},
+	{"DELETE", "/api/v1/vms/{name}/snapshots/{snap}", snapshots_delete, true},
+	{"POST", "/api/v1/vms/{name}/snapshots/{snap}/revert", snapshots_revert, true},
+	{"GET", "/api/v1/vms/{name}/schedules", schedules_list, true},
+	{"POST", "/api/v1/vms/{name}/schedules", schedules_create, true},
+	{"DELETE", "/api/v1/vms/{name}/schedules/{id}", schedules_delete, true},
+	{"GET", "/api/v1/vms/{name}/drills", backups_drills, true},
+	{"GET", "/api/v1/backups", backups_list, true},
+	{"POST", "/api/v1/backups", backups_create, true},
+	{"GET", "/api/v1/backups/{id}", backups_get, true},
+	{"DELETE", "/api/v1/backups/{id}", backups_delete, true},
+	{"POST", "/api/v1/backups/{id}/verify", backups_verify, true},
+	{"POST", "/api/v1/backups/{id}/restore", backups_restore, true},
+	{"POST", "/api/v1/backups/{id}/drill", backups_drill, true},
 };
 #pragma GCC diagnostic pop
 const size_t http_nr_routes = ARRAY_SIZE(http_routes);

@@ -129,6 +129,22 @@ void audit_verify_get(struct http_req *req);
  * project scope (auth_scope_allows) covers it; else replies 404 and
  * returns NULL. */
 struct vm *http_vm_get(struct http_req *req);
+void snapshots_list(struct http_req *req);
+void snapshots_create(struct http_req *req);
+void snapshots_get(struct http_req *req);
+void snapshots_delete(struct http_req *req);
+void snapshots_revert(struct http_req *req);
+void schedules_list(struct http_req *req);
+void schedules_create(struct http_req *req);
+void schedules_delete(struct http_req *req);
+void backups_list(struct http_req *req);
+void backups_create(struct http_req *req);
+void backups_get(struct http_req *req);
+void backups_delete(struct http_req *req);
+void backups_verify(struct http_req *req);
+void backups_restore(struct http_req *req);
+void backups_drill(struct http_req *req);
+void backups_drills(struct http_req *req);
 
 /* Embedded at build time from docs/openapi.json and web/index.html. */
 extern const char embed_openapi_json[];

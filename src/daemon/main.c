@@ -19,6 +19,7 @@ static void main_usage(FILE *f)
 		"               [--allow-dir DIR]... [--qemu PATH] [--qemu-img PATH]\n"
 		"               [--http-threads N] [--log-level error|warn|info|debug]\n"
 		"               [--auth-limits FREE:DELAY_MS:LOCKOUT_AFTER:LOCKOUT_S]\n"
+		"               [--backup-store DIR]\n"
 		"  --data-dir DIR     state, disks and images (default /var/lib/vessel)\n"
 		"  --listen ADDR:PORT TCP API with bearer token (default 127.0.0.1:8006;\n"
 		"                     'none' to disable)\n"
@@ -37,7 +38,10 @@ static void main_usage(FILE *f)
 		"  --capacity-memory-mib N  count N MiB of host memory instead of MemTotal\n"
 		"  --capacity-disk-gib N    count N GiB of disk instead of the data dir's size\n"
 		"  --cgroup-root DIR  cgroup v2 directory for VM groups (default: the cgroup2\n"
-		"                     mount's vessel.slice; 'none' to not use cgroups)\n");
+		"                     mount's vessel.slice; 'none' to not use cgroups)\n"
+		"  --backup-store DIR where backups go; may be NFS (default DATA_DIR/backups)\n"
+		"  test only: VESSEL_TEST_CLOCK=FILE makes schedules and retention read the\n"
+		"  time (epoch seconds) from FILE, see docs/backups.md\n");
 }
 
 int main(int argc, char **argv)
@@ -64,6 +68,7 @@ int main(int argc, char **argv)
 		{"allow-dir", required_argument, NULL, 'a'},
 		{"qemu", required_argument, NULL, 'q'},
 		{"qemu-img", required_argument, NULL, 'i'},
+		{"backup-store", required_argument, NULL, 'b'},
 		{"http-threads", required_argument, NULL, 't'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"auth-limits", required_argument, NULL, 'A'},
@@ -104,6 +109,9 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			snprintf(cfg->qemu_img, sizeof(cfg->qemu_img), "%s", optarg);
+			break;
+		case 'b':
+			snprintf(cfg->backup_store, sizeof(cfg->backup_store), "%s", optarg);
 			break;
 		case 't':
 			if (util_parse_u64(optarg, 1, 256, &n) < 0) {

@@ -354,6 +354,14 @@ int qemu_args_build(const char *binary, const struct engine_vm_spec *spec,
 	r = qemu_args_add(a, binary);
 	if (r == 0)
 		r = qemu_args_add(a, "-S");
+	/* A saved state arrives later over QMP (migrate-incoming on a file
+	 * descriptor passed with getfd), because -sandbox spawn=deny rules
+	 * out "exec:" and QEMU 7.2 has no "file:" migration URI. */
+	if (r == 0 && spec->incoming[0]) {
+		r = qemu_args_add(a, "-incoming");
+		if (r == 0)
+			r = qemu_args_add(a, "defer");
+	}
 	if (r == 0)
 		r = qemu_args_add(a, "-no-user-config");
 	if (r == 0)
