@@ -59,7 +59,8 @@ S = "/api/v1"
 #   scoped: status for the scoped operator when it differs from the role rule
 #   ws:     the route is a WebSocket upgrade
 ROUTES = {
-    ("get", "/"): {"role": None, "real": ("/", None), "ok": (200,)},
+    # public for everyone; 404 when the web UI was not built (web/build.sh)
+    ("get", "/"): {"role": None, "real": ("/", None), "ok": (200, 404)},
     ("get", f"{S}/host"): {"role": "viewer", "real": (f"{S}/host", None), "ok": (200,)},
     ("get", f"{S}/openapi.json"): {"role": "viewer", "real": (f"{S}/openapi.json", None), "ok": (200,)},
     ("get", f"{S}/vms"): {"role": "viewer", "real": (f"{S}/vms", None), "ok": (200,)},
@@ -99,6 +100,12 @@ ROUTES = {
     ("get", f"{S}/tasks"): {"role": "viewer", "real": (f"{S}/tasks", None), "ok": (200,)},
     ("get", f"{S}/tasks/{{id}}"): {"role": "viewer", "real": (f"{S}/tasks/TASK_ID", None), "ok": (200,)},
     ("get", "/metrics"): {"role": "viewer", "real": ("/metrics", None), "ok": (200,)},
+    ("get", f"{S}/host/history"): {"role": "viewer", "real": (f"{S}/host/history", None), "ok": (200,)},
+    ("get", f"{S}/vms/{{name}}/history"): {"role": "viewer", "real": (f"{S}/vms/{RUN}/history", None),
+                                           "ok": (200,), "vm": True},
+    ("get", f"{S}/vms/{{name}}/vnc/ws"): {"role": "operator", "real": (f"{S}/vms/{RUN}/vnc/ws", None),
+                                          "ok": (101,), "vm": True, "ws": True},
+    ("get", f"{S}/whoami"): {"role": "viewer", "real": (f"{S}/whoami", None), "ok": (200,)},
     ("get", f"{S}/tokens"): {"role": "admin", "real": (f"{S}/tokens", None), "ok": (200,)},
     ("post", f"{S}/tokens"): {"role": "admin", "real": (f"{S}/tokens", {"name": "intruder", "role": "admin"}),
                               "safe": (f"{S}/tokens", {"name": "x", "role": "boss"}, (400,))},
