@@ -291,12 +291,12 @@ int daemon_start(struct daemon *d, char **err)
 		return r;
 	}
 	vm_registry_resume(d);
+	snapshots_scheduler_start(d);
 	if ((r = history_new(d->cfg.history_interval_s, &d->history)) < 0 ||
 	    (r = history_start(d->history, d)) < 0) {
 		asprintf(err, "cannot start the history sampler: %s", strerror(-r));
 		return r;
 	}
-	snapshots_scheduler_start(d);
 	/* TCP first: clients (and the tests) take the Unix socket answering
 	 * as "vesseld is up", so TCP must be listening by then. */
 	if (d->cfg.listen[0] && (r = http_server_start(d, false, &d->tcp, err)) < 0)
@@ -316,8 +316,8 @@ void daemon_stop(struct daemon *d)
 	pthread_mutex_unlock(&d->vms_lock);
 	http_server_quiesce(d->tcp);
 	http_server_quiesce(d->unix_srv);
-	history_stop(d->history);
 	networks_stop(d);
+	history_stop(d->history);
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += DAEMON_STOP_WAIT_S;
@@ -348,8 +348,8 @@ void daemon_free(struct daemon *d)
 	pthread_mutex_unlock(&d->threads_lock);
 	if (left)
 		return; /* threads still use it; the process is about to exit */
-	history_free(d->history);
 	networks_free(d);
+	history_free(d->history);
 	vm_registry_free(d);
 	project_registry_free(d);
 	image_registry_free(d);

@@ -1,7 +1,7 @@
 /* host: GET /api/v1/host (what this machine offers and how VMs run on it),
  * GET/PATCH /api/v1/host/capacity (admission: capacity, overcommit ratios,
- * what is allocated) and the embedded OpenAPI document. The web UI's page
- * is served by static.c. */
+ * what is allocated) and the embedded OpenAPI document. The web UI is
+ * served by static.c. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

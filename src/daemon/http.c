@@ -77,11 +77,6 @@ const struct http_route http_routes[] = {
 	{"DELETE", "/api/v1/images/{name}", images_delete, true, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/tasks", tasks_list, false},
 	{"GET", "/api/v1/tasks/{id}", tasks_get, false},
-	{"GET", "/api/v1/host/history", history_host_get, false},
-	{"GET", "/api/v1/vms/{name}/history", history_vm_get, false},
-	/* like the serial console: the socket carries keyboard and mouse input */
-	{"GET", "/api/v1/vms/{name}/vnc/ws", vnc_ws, false, AUTH_ROLE_OPERATOR},
-	{"GET", "/api/v1/whoami", whoami_get, false},
 	/* networks and rule sets change the host's interfaces and nftables */
 	{"GET", "/api/v1/networks", networks_list, false},
 	{"POST", "/api/v1/networks", networks_create, true, AUTH_ROLE_ADMIN},
@@ -93,6 +88,11 @@ const struct http_route http_routes[] = {
 	{"GET", "/api/v1/firewalls/{name}", firewalls_get, false},
 	{"PUT", "/api/v1/firewalls/{name}", firewalls_put, true, AUTH_ROLE_ADMIN},
 	{"DELETE", "/api/v1/firewalls/{name}", firewalls_delete, true, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/host/history", history_host_get, false},
+	{"GET", "/api/v1/vms/{name}/history", history_vm_get, false},
+	/* like the serial console: the socket carries keyboard and mouse input */
+	{"GET", "/api/v1/vms/{name}/vnc/ws", vnc_ws, false, AUTH_ROLE_OPERATOR},
+	{"GET", "/api/v1/whoami", whoami_get, false},
 	{"GET", "/api/v1/tokens", tokens_list, false, AUTH_ROLE_ADMIN},
 	{"POST", "/api/v1/tokens", tokens_create, false, AUTH_ROLE_ADMIN},
 	{"DELETE", "/api/v1/tokens/{id}", tokens_revoke, false, AUTH_ROLE_ADMIN},
@@ -298,6 +298,12 @@ static void http_audit(struct http_req *req)
 		body = json_loadb(req->body, req->body_len, 0, NULL);
 		object = json_string_value(json_object_get(body, "name"));
 	}
+	/* A refused body may carry a 64 KiB "name": keep lines short. */
+	char obj[257];
+	if (object) {
+		snprintf(obj, sizeof(obj), "%s", object);
+		object = obj;
+	}
 	bool authed = req->who.role != AUTH_ROLE_DEFAULT;
 	struct audit_entry e = {
 		.token = authed ? req->who.token_id : req->audit_token[0] ? req->audit_token :
@@ -352,9 +358,9 @@ static bool http_authenticate(struct http_req *req)
 		http_add_header(req, "Retry-After", v);
 		req->audit_detail = "locked out after repeated failed authentications";
 		http_reply_errorf(req, 429, "too_many_requests",
-				  "too many failed authentications from %s; try again in %u seconds "
+				  "too many failed authentications from %s; try again in %u second%s "
 				  "with a valid token",
-				  req->client, retry);
+				  req->client, retry, retry == 1 ? "" : "s");
 		return false;
 	}
 	const char *given = NULL;
@@ -362,11 +368,11 @@ static bool http_authenticate(struct http_req *req)
 	if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
 		given = auth + 7;
 	} else {
-		/* Browsers cannot set headers on a WebSocket, so the console
-		 * and VNC sockets also take the token as a query parameter. */
+		/* Browsers cannot set headers on a WebSocket, so WebSocket
+		 * paths (.../ws: the console and VNC sockets) also take the
+		 * token as a query parameter. */
 		size_t n = strlen(req->path);
-		if ((n > 11 && strcmp(req->path + n - 11, "/console/ws") == 0) ||
-		    (n > 7 && strcmp(req->path + n - 7, "/vnc/ws") == 0))
+		if (n > 3 && strcmp(req->path + n - 3, "/ws") == 0)
 			given = http_query(req, "token");
 	}
 	enum auth_verdict v = AUTH_MISSING;

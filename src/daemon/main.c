@@ -71,8 +71,8 @@ int main(int argc, char **argv)
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "/var/lib/vessel");
 	snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:8006");
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "/run/vessel/vesseld.sock");
-	static_default_dir(cfg->web_dir, sizeof(cfg->web_dir));
 	snprintf(cfg->cgroup_root, sizeof(cfg->cgroup_root), "auto");
+	static_default_dir(cfg->web_dir, sizeof(cfg->web_dir));
 
 	static const struct option opts[] = {
 		{"data-dir", required_argument, NULL, 'd'},
