@@ -41,6 +41,7 @@ export async function api(method, path, body, opts = {}) {
     const code = j?.error?.code || `http_${r.status}`;
     const msg = j?.error?.message || `vesseld answered HTTP ${r.status} to ${method} ${path}`;
     const err = new ApiError(r.status, code, msg);
+    err.detail = j?.error || null; // extra members, e.g. admission's "dimension"
     if (r.status === 401 && !opts.noLogout) unauthorizedHandler(err);
     throw err;
   }

@@ -5,7 +5,7 @@
 // vesseld from the same origin.
 import { api, ApiError, getToken, setToken, clearToken, onUnauthorized } from './api.js';
 import { Chart } from './charts.js';
-import { fieldOf, fmtBytes, fmtDuration, mergeSamples } from './util.js';
+import { errorField, fmtBytes, fmtDuration, mergeSamples } from './util.js';
 
 const POLL_MS = 3000;
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -616,7 +616,7 @@ $('#create-form').addEventListener('submit', async (e) => {
     message(`VM ${body.name} created.`, 'info');
     createDone && createDone();
   } catch (err) {
-    showFieldError(form, 'c', err.status === 409 && /already/.test(err.message) ? 'name' : fieldOf(err.message), err.message);
+    showFieldError(form, 'c', errorField(err), err.message);
   } finally {
     btn.disabled = false;
   }

@@ -52,3 +52,13 @@ export function fieldOf(msg) {
   if (/^vm '|name/.test(msg)) return 'name';
   return null;
 }
+
+// The field for an API error object: admission refusals name their
+// "dimension" (vcpus, memory_mib, disk_gib, vms); otherwise the sentence
+// decides (fieldOf).
+export function errorField(err) {
+  const dim = err?.detail?.dimension;
+  if (dim) return { vcpus: 'vcpus', memory_mib: 'memory_mib', disk_gib: 'disk', vms: 'name' }[dim] || null;
+  if (err?.status === 409 && /already/.test(err.message || '')) return 'name';
+  return fieldOf(err?.message || '');
+}

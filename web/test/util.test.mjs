@@ -4,7 +4,7 @@
 // could no longer place next to its field fails here.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { fieldOf, fmtBytes, fmtDuration, mergeSamples } from '../src/util.js';
+import { errorField, fieldOf, fmtBytes, fmtDuration, mergeSamples } from '../src/util.js';
 
 test('fieldOf places API validation messages next to their field', () => {
   const cases = [
@@ -48,4 +48,13 @@ test('mergeSamples appends ?since= replies and keeps one hour', () => {
   assert.deepEqual(mergeSamples(a, b, 6), { t: [105, 110], cpu_percent: [2, null] });
   // an empty reply keeps what we have
   assert.deepEqual(mergeSamples(a, { t: [], cpu_percent: [] }, 3600).t, [100, 105]);
+});
+
+test('errorField uses admission\'s dimension, then the sentence', () => {
+  const capacity = { status: 409, message: "vm 'huge' cannot be defined: it asks for 1048576 MiB of memory", detail: { code: 'insufficient_capacity', dimension: 'memory_mib' } };
+  assert.equal(errorField(capacity), 'memory_mib');
+  assert.equal(errorField({ status: 409, message: 'x', detail: { dimension: 'vcpus' } }), 'vcpus');
+  assert.equal(errorField({ status: 409, message: 'x', detail: { dimension: 'disk_gib' } }), 'disk');
+  assert.equal(errorField({ status: 409, message: "a VM named 'a' already exists; choose another name", detail: { code: 'conflict' } }), 'name');
+  assert.equal(errorField({ status: 400, message: "field 'vcpus' must be from 1 to 64; got 999", detail: {} }), 'vcpus');
 });

@@ -121,7 +121,15 @@ try {
   check(await page.getAttribute('#c-vcpus', 'aria-invalid') === 'true', 'the vCPUs field is marked invalid');
   check((await apiFetch(page, 'GET', `vms/${VM}`)).status === 404, 'a refused create leaves no VM');
   await shot(page, 'create-error.png');
+  // more memory than the host admits: admission's 409 names its dimension
   await page.fill('#c-vcpus', '1');
+  await page.fill('#c-memory', '1048576');
+  await page.click('#create-submit');
+  await page.waitForFunction(() => document.querySelector('#c-memory_mib-err').textContent.length > 0);
+  const mErr = await page.textContent('#c-memory_mib-err');
+  check(/memory/i.test(mErr), `a capacity refusal is shown next to Memory: ${mErr}`);
+  check(await page.evaluate(() => document.querySelector('#c-vcpus-err').textContent) === '', 'the earlier vCPUs error is cleared');
+  await page.fill('#c-memory', '256');
   await page.click('#create-submit');
   await page.waitForSelector(`tr[data-vm="${VM}"]`);
 
