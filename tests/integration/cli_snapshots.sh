@@ -5,7 +5,9 @@
 # of a stopped VM, schedule add (and its bad-input errors)/list/delete,
 # backup create (a full read of a stopped VM)/list/show/verify/restore to a
 # new VM and over a stopped one, verify naming a corrupted chunk (exit 1),
-# restore refusing it, and vm delete asking about snapshots and backups.
+# restore refusing it, merging the first snapshot of a linked clone (the
+# image stays the backing file, no data lost), and vm delete asking about
+# snapshots and backups.
 # Exit: 0 pass, 1 fail, 77 skip (after a "SKIP reason" line).
 set -u
 
