@@ -699,6 +699,7 @@ static void *sched_thread(void *arg)
 
 void snapshots_scheduler_start(struct daemon *d)
 {
+	backups_startup_cleanup(d);
 	if (daemon_spawn(d, sched_thread, d) < 0)
 		log_error("cannot start the snapshot scheduler thread; schedules will not run");
 }
