@@ -206,6 +206,18 @@ enum cli_cmd_opt {
 	CLI_OPT_FORCE,
 	CLI_OPT_FOLLOW,
 	CLI_OPT_FORMAT,
+	CLI_OPT_NET_TYPE = 300, /* network.c */
+	CLI_OPT_SUBNET,
+	CLI_OPT_GATEWAY,
+	CLI_OPT_DHCP_RANGE,
+	CLI_OPT_BRIDGE,
+	CLI_OPT_UPLINK,
+	CLI_OPT_MTU,
+	CLI_OPT_RULE,
+	CLI_OPT_DEFAULT_IN,
+	CLI_OPT_DEFAULT_OUT,
+	CLI_OPT_NIC,
+	CLI_OPT_NO_NICS,
 	CLI_OPT_ROLE = 200, /* token and audit commands */
 	CLI_OPT_PROJECT,
 	CLI_OPT_EXPIRES,
@@ -217,7 +229,14 @@ enum cli_cmd_opt {
 	CLI_OPT_RESULT,
 	CLI_OPT_LIMIT,
 	CLI_OPT_FILE,
-	CLI_OPT_FULL = 300, /* snapshot and backup commands */
+	CLI_OPT_PRIORITY,
+	CLI_OPT_MAX_VMS,
+	CLI_OPT_MAX_VCPUS,
+	CLI_OPT_MAX_MEMORY,
+	CLI_OPT_MAX_DISK,
+	CLI_OPT_CPU_RATIO,
+	CLI_OPT_MEMORY_RATIO,
+	CLI_OPT_FULL = 400, /* snapshot and backup commands */
 	CLI_OPT_STOP,
 	CLI_OPT_MERGE,
 	CLI_OPT_EVERY,
@@ -237,6 +256,8 @@ extern const struct cli_opt cli_vm_stop_opts[];
 extern const struct cli_opt cli_vm_delete_opts[];
 extern const struct cli_opt cli_vm_log_opts[];
 extern const struct cli_opt cli_image_import_opts[];
+extern const struct cli_opt cli_project_opts[];
+extern const struct cli_opt cli_host_capacity_opts[];
 extern const struct cli_opt cli_snapshot_create_opts[];
 extern const struct cli_opt cli_snapshot_revert_opts[];
 extern const struct cli_opt cli_snapshot_delete_opts[];
@@ -313,7 +334,43 @@ int cli_task_list(struct cli *cli, const struct cli_args *a);
 int cli_task_show(struct cli *cli, const struct cli_args *a);
 
 int cli_host_info(struct cli *cli, const struct cli_args *a);
+/* `host capacity`: GET (or PATCH with --cpu-ratio/--memory-ratio)
+ * /api/v1/host/capacity as a table. */
+int cli_host_capacity(struct cli *cli, const struct cli_args *a);
+int cli_capacity_table(const json_t *capacity, struct cli_table **out);
 
+/* project.c */
+/* Build the POST/PATCH /projects body from the options (create: pos[0] is
+ * the name). Quota "none" or "unlimited" sends null. Pure. */
+int cli_project_body(const struct cli_args *a, bool create, json_t **out, char *err,
+		     size_t errlen);
+int cli_project_table(const json_t *projects, struct cli_table **out);
+int cli_project_list(struct cli *cli, const struct cli_args *a);
+int cli_project_show(struct cli *cli, const struct cli_args *a);
+int cli_project_create(struct cli *cli, const struct cli_args *a);
+int cli_project_update(struct cli *cli, const struct cli_args *a);
+int cli_project_delete(struct cli *cli, const struct cli_args *a);
+
+/* network.c: networks, firewalls and VM NICs. The builders are pure. */
+extern const struct cli_opt cli_network_create_opts[];
+extern const struct cli_opt cli_firewall_opts[];
+int cli_network_create_body(const struct cli_args *a, json_t **out, char *err, size_t errlen);
+int cli_forward_parse(const char *spec, json_t **out, char *err, size_t errlen);
+int cli_rule_parse(const char *spec, json_t **out, char *err, size_t errlen);
+int cli_firewall_body(const struct cli_args *a, json_t **out, char *err, size_t errlen);
+int cli_nic_parse(const char *spec, json_t **out, char *err, size_t errlen);
+/* Add "nics" to a VM body from --nic (repeatable) / --no-nics. */
+int cli_nics_body(const struct cli_args *a, json_t *body, char *err, size_t errlen);
+int cli_network_list(struct cli *cli, const struct cli_args *a);
+int cli_network_show(struct cli *cli, const struct cli_args *a);
+int cli_network_create(struct cli *cli, const struct cli_args *a);
+int cli_network_delete(struct cli *cli, const struct cli_args *a);
+int cli_network_forwards(struct cli *cli, const struct cli_args *a);
+int cli_firewall_list(struct cli *cli, const struct cli_args *a);
+int cli_firewall_show(struct cli *cli, const struct cli_args *a);
+int cli_firewall_create(struct cli *cli, const struct cli_args *a);
+int cli_firewall_set(struct cli *cli, const struct cli_args *a);
+int cli_firewall_delete(struct cli *cli, const struct cli_args *a);
 /* token.c */
 extern const struct cli_opt cli_token_create_opts[];
 /* Build the POST /tokens body from `token create` arguments (pos[0] is

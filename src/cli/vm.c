@@ -29,10 +29,15 @@ const struct cli_opt cli_vm_create_opts[] = {
 	{"autostart", CLI_OPT_AUTOSTART, false},
 	{"restart", CLI_OPT_RESTART, true},
 	{"no-wait", CLI_OPT_NO_WAIT, false},
+	{"project", CLI_OPT_PROJECT, true},
+	{"priority", CLI_OPT_PRIORITY, true},
+	{"nic", CLI_OPT_NIC, true},
 	{NULL, 0, false},
 };
 
 const struct cli_opt cli_vm_update_opts[] = {
+	{"nic", CLI_OPT_NIC, true},
+	{"no-nics", CLI_OPT_NO_NICS, false},
 	{"vcpus", CLI_OPT_VCPUS, true},
 	{"memory", CLI_OPT_MEMORY, true},
 	{"firmware", CLI_OPT_FIRMWARE, true},
@@ -43,6 +48,8 @@ const struct cli_opt cli_vm_update_opts[] = {
 	{"autostart", CLI_OPT_AUTOSTART, false},
 	{"no-autostart", CLI_OPT_NO_AUTOSTART, false},
 	{"restart", CLI_OPT_RESTART, true},
+	{"project", CLI_OPT_PROJECT, true},
+	{"priority", CLI_OPT_PRIORITY, true},
 	{NULL, 0, false},
 };
 
@@ -128,6 +135,15 @@ static int vm_common_fields(const struct cli_args *a, json_t *body, char *err, s
 			return ret;
 	}
 
+	/* Project and priority names are checked by vesseld, which knows
+	 * which projects exist. */
+	v = cli_args_get(a, CLI_OPT_PROJECT);
+	if (v && (ret = vm_set(body, "project", json_string(v))) < 0)
+		return ret;
+	v = cli_args_get(a, CLI_OPT_PRIORITY);
+	if (v && (ret = vm_set(body, "priority", json_string(v))) < 0)
+		return ret;
+
 	const char *fw = cli_args_get(a, CLI_OPT_FIRMWARE);
 	const char *kernel = cli_args_get(a, CLI_OPT_KERNEL);
 	const char *initrd = cli_args_get(a, CLI_OPT_INITRD);
@@ -190,6 +206,8 @@ int cli_vm_create_body(const struct cli_args *a, json_t **out, char *err, size_t
 	if (!body || !disks)
 		goto out;
 	ret = vm_common_fields(a, body, err, errlen);
+	if (ret == 0)
+		ret = cli_nics_body(a, body, err, errlen);
 	if (ret < 0)
 		goto out;
 	if (cli_args_has(a, CLI_OPT_FULL_COPY) && !image) {
@@ -253,11 +271,14 @@ int cli_vm_update_body(const struct cli_args *a, json_t **out, char *err, size_t
 	if (!body)
 		return -ENOMEM;
 	ret = vm_common_fields(a, body, err, errlen);
+	if (ret == 0)
+		ret = cli_nics_body(a, body, err, errlen);
 	if (ret < 0)
 		goto out;
 	if (json_object_size(body) == 0) {
 		snprintf(err, errlen, "nothing to change; give at least one of --vcpus, --memory, --description, "
-			 "--autostart, --no-autostart, --restart, --firmware, --kernel");
+			 "--autostart, --no-autostart, --restart, --firmware, --kernel, --project, --priority, "
+			 "--nic, --no-nics");
 		ret = -EINVAL;
 		goto out;
 	}
@@ -281,7 +302,7 @@ uint64_t cli_vm_disk_bytes(const json_t *vm)
 
 int cli_vm_table(const json_t *vms, struct cli_table **out)
 {
-	static const char *const hdr[] = {"NAME", "STATE", ">VCPUS", ">MEMORY", ">DISK", "IMAGE", "AUTOSTART", "PID"};
+	static const char *const hdr[] = {"NAME", "STATE", ">VCPUS", ">MEMORY", ">DISK", "IMAGE", "PROJECT", "PRIO", "AUTOSTART", "PID"};
 	struct cli_table *t = NULL;
 	size_t i;
 	json_t *vm;
@@ -302,6 +323,7 @@ int cli_vm_table(const json_t *vms, struct cli_table **out)
 			cli_json_str(vm, "name"), cli_json_str(vm, "state"), vcpus, mem,
 			db ? disk : NULL,
 			cli_json_str(json_array_get(json_object_get(vm, "disks"), 0), "image"),
+			cli_json_str(vm, "project"), cli_json_str(vm, "priority"),
 			cli_json_bool(vm, "autostart") ? "yes" : "no",
 			p >= 0 ? pid : NULL,
 		};
@@ -346,6 +368,8 @@ static void vm_print(const json_t *vm)
 				       ? cli_json_str(vm, "description") : "-");
 	VM_KV("autostart", "%s", cli_json_bool(vm, "autostart") ? "yes" : "no");
 	VM_STR("restart policy", "restart_policy");
+	VM_STR("project", "project");
+	VM_STR("priority", "priority");
 
 	json_t *boot = json_object_get(vm, "boot");
 	const char *fw = cli_json_str(boot, "firmware");

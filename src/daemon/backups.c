@@ -276,7 +276,7 @@ int backups_delete_of_vm(struct daemon *d, const char *vm, struct daemon_err *e)
 		backup_gc(store);
 	pthread_mutex_unlock(&backup_lock);
 	json_decref(ids);
-	store_doc_delete(d->store, CHAIN_KIND, vm);
+	store_protection_delete(d->store, CHAIN_KIND, vm);
 	return r;
 }
 
@@ -451,7 +451,7 @@ out:
 static void backup_set_chain(struct daemon *d, const char *vm, const char *chain)
 {
 	json_t *doc = json_pack("{s:s,s:s,s:s}", "id", vm, "vm", vm, "chain", chain);
-	store_doc_put(d->store, CHAIN_KIND, vm, vm, doc);
+	store_protection_put(d->store, CHAIN_KIND, vm, vm, doc);
 	json_decref(doc);
 }
 
@@ -462,7 +462,7 @@ static json_t *backup_pick_parent(struct daemon *d, const char *store, const str
 {
 	json_t *ms = backup_manifests(store, r->name), *chain_doc = NULL, *parent = NULL;
 	const char *live_chain = NULL;
-	if (store_doc_list(d->store, CHAIN_KIND, r->name, &chain_doc) == 0)
+	if (store_protection_list(d->store, CHAIN_KIND, r->name, &chain_doc) == 0)
 		live_chain = json_string_value(json_object_get(json_array_get(chain_doc, 0), "chain"));
 	size_t n = json_array_size(ms);
 	json_t *cand = n ? json_array_get(ms, n - 1) : NULL;
@@ -845,6 +845,15 @@ static int restore_new_vm(struct daemon *d, const json_t *m, const char *name,
 	model_copy(rec->kernel, sizeof(rec->kernel), k ? k : "");
 	model_copy(rec->initrd, sizeof(rec->initrd), ini ? ini : "");
 	model_copy(rec->cmdline, sizeof(rec->cmdline), cl ? cl : "");
+	/* The restored VM joins the source's project with its priority;
+	 * NICs are not restored (the network may be gone, and a MAC must not
+	 * appear twice on it): add them with PATCH. */
+	const char *proj = json_string_value(json_object_get(def, "project"));
+	model_copy(rec->project, sizeof(rec->project), proj ? proj : MODEL_PROJECT_DEFAULT);
+	const char *prio = json_string_value(json_object_get(def, "priority"));
+	rec->priority = 2;
+	if (prio)
+		model_priority_parse(prio, &rec->priority);
 	rec->nr_disks = o->n;
 	for (unsigned i = 0; i < o->n; i++) {
 		rec->disks[i].index = i;
@@ -1084,7 +1093,7 @@ static void *restore_thread(void *arg)
 				"rto_s", r == 0 ? json_real(rto) : json_null(), "rpo_s",
 				(json_int_t)(wall0 - data_time), "boot_line", job->boot_line,
 				"error", r == 0 ? json_null() : json_string(err ? err : "failed"));
-	store_doc_put(d->store, DRILL_KIND, id, src ? src : "", rec);
+	store_protection_put(d->store, DRILL_KIND, id, src ? src : "", rec);
 	json_decref(rec);
 	log_info("restore drill %s of backup %s (vm '%s'): %s, RTO %.1f s, RPO %lld s", id,
 		 job->id, src ? src : "", r == 0 ? "passed" : "failed", rto,
@@ -1470,7 +1479,7 @@ void backups_drills(struct http_req *req)
 		http_reply_errorf(req, 404, "not_found", "there is no vm '%s'", req->params[0]);
 		return;
 	}
-	if (store_doc_list(req->d->store, DRILL_KIND, req->params[0], &list) < 0)
+	if (store_protection_list(req->d->store, DRILL_KIND, req->params[0], &list) < 0)
 		list = json_array();
 	backs = backups_of_vm(req->d, req->params[0]);
 	if (!vm && json_array_size(list) == 0 && json_array_size(backs) == 0) {

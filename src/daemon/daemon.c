@@ -4,6 +4,7 @@
  * resource. Shutdown stops the API but leaves VMs running (they are
  * re-attached at the next start). */
 #include "daemon/daemon.h"
+#include "daemon/networks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -254,6 +255,15 @@ int daemon_new(const struct daemon_config *cfg, struct engine *engine, struct da
 	/* Which vesseld last opened the database: helps whoever reads a
 	 * data directory from a backup. */
 	store_setting_put(d->store, "vesseld_version", "0.1.0");
+	if ((r = admission_init(d, err)) < 0)
+		goto out;
+	if (d->cfg.cgroup_root[0])
+		cgroup_tree_init(&d->cgroups, strcmp(d->cfg.cgroup_root, "auto") == 0 ?
+						      NULL : d->cfg.cgroup_root, true);
+	else
+		snprintf(d->cgroups.reason, sizeof(d->cgroups.reason),
+			 "vesseld runs without a cgroup root (--cgroup-root none), so VM priorities "
+			 "are stored but not enforced");
 	if (engine && engine->ops->host_info(engine, &d->host) < 0)
 		log_warn("the engine could not report host capabilities");
 	if (!d->host.kvm)
@@ -271,8 +281,12 @@ int daemon_start(struct daemon *d, char **err)
 {
 	int r;
 	if ((r = task_registry_load(d)) < 0 || (r = image_registry_load(d)) < 0 ||
-	    (r = vm_registry_load(d)) < 0) {
+	    (r = project_registry_load(d)) < 0 || (r = vm_registry_load(d)) < 0) {
 		asprintf(err, "cannot load state from the database: %s", strerror(-r));
+		return r;
+	}
+	if ((r = networks_load(d)) < 0) {
+		asprintf(err, "cannot load networks: %s", strerror(-r));
 		return r;
 	}
 	vm_registry_resume(d);
@@ -296,6 +310,7 @@ void daemon_stop(struct daemon *d)
 	pthread_mutex_unlock(&d->vms_lock);
 	http_server_quiesce(d->tcp);
 	http_server_quiesce(d->unix_srv);
+	networks_stop(d);
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += DAEMON_STOP_WAIT_S;
@@ -326,7 +341,9 @@ void daemon_free(struct daemon *d)
 	pthread_mutex_unlock(&d->threads_lock);
 	if (left)
 		return; /* threads still use it; the process is about to exit */
+	networks_free(d);
 	vm_registry_free(d);
+	project_registry_free(d);
 	image_registry_free(d);
 	task_registry_free(d);
 	audit_free(d->audit);

@@ -16,6 +16,8 @@
 #include <stddef.h>
 
 #include "daemon/auth.h"
+#include "daemon/admission.h"
+#include "daemon/cgroup.h"
 #include "daemon/engine/engine.h"
 #include "daemon/model.h"
 #include "daemon/validate.h"
@@ -34,6 +36,14 @@ struct daemon_config {
 	char backup_store[PATH_MAX]; /* empty = DATA_DIR/backups */
 	unsigned http_threads;   /* 0 = number of CPUs */
 	struct auth_limits auth_limits; /* all zero = AUTH_LIMITS_DEFAULT */
+	/* Admission (docs/operations.md "Capacity, overcommit and quotas"):
+	 * capacity overrides (0 = detect from the machine) and overcommit
+	 * ratios (0 = the stored setting, else the default). */
+	uint64_t capacity_cpus, capacity_memory_mib, capacity_disk_gib;
+	double cpu_ratio, memory_ratio;
+	/* cgroup v2 root for VM groups: "" = none (priorities not enforced),
+	 * "auto" = <cgroup2 mount>/vessel.slice, else that directory. */
+	char cgroup_root[PATH_MAX];
 };
 
 /* An API error: HTTP status, code from docs/api.md and a sentence. */
@@ -41,6 +51,11 @@ struct daemon_err {
 	unsigned status;
 	const char *code;
 	char message[DAEMON_ERR_MAX];
+	/* Admission refusals carry their numbers into the error body. */
+	bool has_refusal;
+	bool refusal_host; /* host capacity, else a project quota */
+	struct admission_refusal refusal;
+	char refusal_project[MODEL_NAME_MAX];
 };
 
 __attribute__((format(printf, 4, 5))) int daemon_err_set(struct daemon_err *e, unsigned status,
@@ -67,6 +82,7 @@ struct vm {
 };
 
 struct image_entry; /* images.c */
+struct net_state;   /* networks.c */
 struct task;        /* tasks.c */
 struct http_server; /* http.c */
 struct audit_log;   /* audit.c */
@@ -88,6 +104,14 @@ struct daemon {
 	struct vm **vms;         /* sorted by name */
 	size_t nr_vms, cap_vms;
 	struct vm_list_cache *vms_cache; /* NULL = rebuild */
+	/* Projects and host capacity are under vms_lock too: an admission
+	 * decision reads them with the VM list and changes a VM's state or
+	 * inserts it in the same critical section (admission.h). */
+	struct project_record **projects; /* sorted by name */
+	size_t nr_projects, cap_projects;
+	struct admission_host capacity;
+	uint64_t detected[ADMISSION_DIM_COUNT]; /* capacity found on the machine */
+	struct cgroup_tree cgroups;             /* set at start, then read-only */
 
 	pthread_mutex_t images_lock;
 	struct image_record **images;
@@ -100,6 +124,8 @@ struct daemon {
 	pthread_mutex_t threads_lock;
 	pthread_cond_t threads_cond;
 	unsigned nr_threads; /* detached worker threads still running */
+
+	struct net_state *net; /* networks.c: networks, firewalls, dnsmasq supervisor */
 
 	struct http_server *tcp, *unix_srv;
 	volatile bool shutting_down;
@@ -142,6 +168,8 @@ struct vm_list_cache {
 };
 struct vm_list_cache *vm_list_cache_get(struct daemon *d);
 void vm_list_cache_put(struct vm_list_cache *c);
+/* Drop the cached list (something shown in it changed); needs vms_lock. */
+void vm_list_cache_invalidate_locked(struct daemon *d);
 /* Copy a VM's record under the lock. */
 void vm_snapshot(struct daemon *d, struct vm *vm, struct vm_record *out);
 /* true when any VM disk is based on image `name`; appends the VM names to
@@ -183,6 +211,54 @@ void backups_startup_cleanup(struct daemon *d);
 /* Ids of the complete backups of vm in the backup store. */
 json_t *backups_of_vm(struct daemon *d, const char *vm);
 int backups_delete_of_vm(struct daemon *d, const char *vm, struct daemon_err *e);
+
+/* vm.c: the amounts in use, under vms_lock. host: VMs holding CPU and
+ * memory (admission_state_uses_host); project: every VM of the project.
+ * exclude (may be NULL) is left out, for a VM whose own numbers change. */
+void vm_usage_host_locked(struct daemon *d, const struct vm *exclude, struct admission_amount *out);
+void vm_usage_project_locked(struct daemon *d, const char *project, const struct vm *exclude,
+			     struct admission_amount *out);
+size_t vm_count_project_locked(struct daemon *d, const char *project);
+
+/* projects.c */
+int project_registry_load(struct daemon *d);
+void project_registry_free(struct daemon *d);
+const struct project_record *project_find_locked(struct daemon *d, const char *name);
+/* Fill e with a 409 carrying the refusal's numbers; returns -EBUSY. */
+int admission_err_host(struct daemon_err *e, const char *vm, const char *action,
+		       const struct admission_refusal *why);
+int admission_err_quota(struct daemon_err *e, const char *vm, const char *project,
+			const struct admission_refusal *why);
+/* Under vms_lock: may rec (a new VM, or a changed one when self is set)
+ * exist in its project and fit the host at all? 0 or an error in e. */
+int admission_check_define_locked(struct daemon *d, const struct vm_record *rec,
+				  const struct vm *self, struct daemon_err *e);
+/* Detect capacity, apply overrides and stored/configured ratios. */
+int admission_init(struct daemon *d, char **err);
+
+/* vm.c: the amounts in use, under vms_lock. host: VMs holding CPU and
+ * memory (admission_state_uses_host); project: every VM of the project.
+ * exclude (may be NULL) is left out, for a VM whose own numbers change. */
+void vm_usage_host_locked(struct daemon *d, const struct vm *exclude, struct admission_amount *out);
+void vm_usage_project_locked(struct daemon *d, const char *project, const struct vm *exclude,
+			     struct admission_amount *out);
+size_t vm_count_project_locked(struct daemon *d, const char *project);
+
+/* projects.c */
+int project_registry_load(struct daemon *d);
+void project_registry_free(struct daemon *d);
+const struct project_record *project_find_locked(struct daemon *d, const char *name);
+/* Fill e with a 409 carrying the refusal's numbers; returns -EBUSY. */
+int admission_err_host(struct daemon_err *e, const char *vm, const char *action,
+		       const struct admission_refusal *why);
+int admission_err_quota(struct daemon_err *e, const char *vm, const char *project,
+			const struct admission_refusal *why);
+/* Under vms_lock: may rec (a new VM, or a changed one when self is set)
+ * exist in its project and fit the host at all? 0 or an error in e. */
+int admission_check_define_locked(struct daemon *d, const struct vm_record *rec,
+				  const struct vm *self, struct daemon_err *e);
+/* Detect capacity, apply overrides and stored/configured ratios. */
+int admission_init(struct daemon *d, char **err);
 
 /* images.c */
 int image_registry_load(struct daemon *d);

@@ -24,6 +24,7 @@
 
 #include "daemon/audit.h"
 #include "daemon/metrics.h"
+#include "daemon/networks.h"
 #include "daemon/store.h"
 #include "lib/util.h"
 
@@ -74,12 +75,31 @@ const struct http_route http_routes[] = {
 	{"DELETE", "/api/v1/images/{name}", images_delete, true, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/tasks", tasks_list, false},
 	{"GET", "/api/v1/tasks/{id}", tasks_get, false},
-	{"GET", "/metrics", metrics_get, false},
+	/* networks and rule sets change the host's interfaces and nftables */
+	{"GET", "/api/v1/networks", networks_list, false},
+	{"POST", "/api/v1/networks", networks_create, true, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/networks/{name}", networks_get, false},
+	{"PATCH", "/api/v1/networks/{name}", networks_patch, true, AUTH_ROLE_ADMIN},
+	{"DELETE", "/api/v1/networks/{name}", networks_delete, true, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/firewalls", firewalls_list, false},
+	{"POST", "/api/v1/firewalls", firewalls_create, true, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/firewalls/{name}", firewalls_get, false},
+	{"PUT", "/api/v1/firewalls/{name}", firewalls_put, true, AUTH_ROLE_ADMIN},
+	{"DELETE", "/api/v1/firewalls/{name}", firewalls_delete, true, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/tokens", tokens_list, false, AUTH_ROLE_ADMIN},
 	{"POST", "/api/v1/tokens", tokens_create, false, AUTH_ROLE_ADMIN},
 	{"DELETE", "/api/v1/tokens/{id}", tokens_revoke, false, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/audit", audit_get, true, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/audit/verify", audit_verify_get, true, AUTH_ROLE_ADMIN},
+	{"GET", "/metrics", metrics_get, true}, /* asks each QEMU over QMP */
+	{"GET", "/api/v1/projects", projects_list, false},
+	/* projects, quotas and capacity are host-wide settings */
+	{"POST", "/api/v1/projects", projects_create, false, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/projects/{name}", projects_get, false},
+	{"PATCH", "/api/v1/projects/{name}", projects_patch, false, AUTH_ROLE_ADMIN},
+	{"DELETE", "/api/v1/projects/{name}", projects_delete, false, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/host/capacity", host_capacity_get, false},
+	{"PATCH", "/api/v1/host/capacity", host_capacity_patch, false, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/vms/{name}/snapshots", snapshots_list, true},
 	{"POST", "/api/v1/vms/{name}/snapshots", snapshots_create, true},
 	{"GET", "/api/v1/vms/{name}/snapshots/{snap}", snapshots_get, true},
@@ -161,6 +181,22 @@ void http_reply_err(struct http_req *req, const struct daemon_err *e)
 {
 	json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", e->code ? e->code : "internal",
 			      "message", e->message);
+	if (j && e->has_refusal) {
+		/* docs/api.md "Admission errors": the numbers behind a 409. */
+		const struct admission_refusal *w = &e->refusal;
+		json_t *o = json_object_get(j, "error");
+		json_object_set_new(o, "dimension", json_string(admission_dim_name(w->dim)));
+		json_object_set_new(o, "asked", json_integer((json_int_t)w->asked));
+		json_object_set_new(o, "used", json_integer((json_int_t)w->used));
+		if (e->refusal_host) {
+			json_object_set_new(o, "capacity", json_integer((json_int_t)w->capacity));
+			json_object_set_new(o, "ratio", json_real(w->ratio));
+			json_object_set_new(o, "allocatable", json_integer((json_int_t)w->limit));
+		} else {
+			json_object_set_new(o, "project", json_string(e->refusal_project));
+			json_object_set_new(o, "quota", json_integer((json_int_t)w->limit));
+		}
+	}
 	http_reply_json(req, e->status ? e->status : 500, j);
 }
 
@@ -225,6 +261,8 @@ static enum MHD_Result http_queue(struct http_req *req)
 		MHD_add_response_header(resp, req->hdr_name[i], req->hdr_value[i]);
 	metrics_request_count(req->method, req->status);
 	http_audit(req);
+	metrics_route_count(req->route ? (int)(req->route - http_routes) : -1, req->status,
+			    util_now_ns() - req->t0_ns);
 	enum MHD_Result r = MHD_queue_response(req->conn, req->status, resp);
 	MHD_destroy_response(resp);
 	req->custom = NULL;
@@ -514,6 +552,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		req->conn = conn;
 		req->method = method;
 		req->via_unix = s->unix_socket;
+		req->t0_ns = util_now_ns();
 		req->path = strdup(url);
 		*con_cls = req;
 		if (!req->path)

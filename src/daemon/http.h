@@ -41,6 +41,7 @@ struct http_req {
 	struct MHD_Response *custom; /* a ready response (WebSocket upgrade) */
 
 	int phase; /* http.c: body, running on a worker, done */
+	uint64_t t0_ns; /* arrival, for the latency histogram */
 	const struct http_route *route;
 
 	/* who is asking (http.c fills it before the handler runs) */
@@ -110,6 +111,13 @@ void images_create(struct http_req *req);
 void images_get(struct http_req *req);
 void images_delete(struct http_req *req);
 void tasks_list(struct http_req *req);
+void projects_list(struct http_req *req);
+void projects_create(struct http_req *req);
+void projects_get(struct http_req *req);
+void projects_patch(struct http_req *req);
+void projects_delete(struct http_req *req);
+void host_capacity_get(struct http_req *req);
+void host_capacity_patch(struct http_req *req);
 void tasks_get(struct http_req *req);
 void tokens_list(struct http_req *req);
 void tokens_create(struct http_req *req);

@@ -31,6 +31,14 @@ static void main_usage(FILE *f)
 		"  --auth-limits F:D:A:L  failed TCP authentications from one address: F free,\n"
 		"                     then a delay of D ms doubling each time, a lockout of\n"
 		"                     L s after A (default 5:1000:10:300)\n"
+		"  --cpu-ratio R      CPU overcommit ratio (vCPUs per CPU, default 4 or the\n"
+		"                     value last set through the API)\n"
+		"  --memory-ratio R   memory overcommit ratio (default 1, at most 4)\n"
+		"  --capacity-cpus N  count N host CPUs for admission instead of the online ones\n"
+		"  --capacity-memory-mib N  count N MiB of host memory instead of MemTotal\n"
+		"  --capacity-disk-gib N    count N GiB of disk instead of the data dir's size\n"
+		"  --cgroup-root DIR  cgroup v2 directory for VM groups (default: the cgroup2\n"
+		"                     mount's vessel.slice; 'none' to not use cgroups)\n"
 		"  --backup-store DIR where backups go; may be NFS (default DATA_DIR/backups)\n"
 		"  test only: VESSEL_TEST_CLOCK=FILE makes schedules and retention read the\n"
 		"  time (epoch seconds) from FILE, see docs/backups.md\n");
@@ -51,6 +59,7 @@ int main(int argc, char **argv)
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "/var/lib/vessel");
 	snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:8006");
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "/run/vessel/vesseld.sock");
+	snprintf(cfg->cgroup_root, sizeof(cfg->cgroup_root), "auto");
 
 	static const struct option opts[] = {
 		{"data-dir", required_argument, NULL, 'd'},
@@ -63,6 +72,12 @@ int main(int argc, char **argv)
 		{"http-threads", required_argument, NULL, 't'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"auth-limits", required_argument, NULL, 'A'},
+		{"cpu-ratio", required_argument, NULL, 'C'},
+		{"memory-ratio", required_argument, NULL, 'M'},
+		{"capacity-cpus", required_argument, NULL, 'c'},
+		{"capacity-memory-mib", required_argument, NULL, 'm'},
+		{"capacity-disk-gib", required_argument, NULL, 'k'},
+		{"cgroup-root", required_argument, NULL, 'g'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -117,6 +132,41 @@ int main(int argc, char **argv)
 					"LOCKOUT_S with FREE <= LOCKOUT_AFTER, e.g. 5:1000:10:300\n");
 				goto out;
 			}
+			break;
+		case 'C':
+		case 'M': {
+			char *end;
+			double v = strtod(optarg, &end);
+			if (end == optarg || *end) {
+				fprintf(stderr, "vesseld: --%s must be a number such as %s\n",
+					c == 'C' ? "cpu-ratio" : "memory-ratio", c == 'C' ? "4" : "1.5");
+				goto out;
+			}
+			/* 0 or less is refused by the daemon with the reason */
+			if (c == 'C')
+				cfg->cpu_ratio = v > 0 ? v : -1;
+			else
+				cfg->memory_ratio = v > 0 ? v : -1;
+			break;
+		}
+		case 'c':
+		case 'm':
+		case 'k':
+			if (util_parse_u64(optarg, 1, 1ull << 40, &n) < 0) {
+				fprintf(stderr, "vesseld: --capacity-%s must be a positive integer\n",
+					c == 'c' ? "cpus" : c == 'm' ? "memory-mib" : "disk-gib");
+				goto out;
+			}
+			if (c == 'c')
+				cfg->capacity_cpus = n;
+			else if (c == 'm')
+				cfg->capacity_memory_mib = n;
+			else
+				cfg->capacity_disk_gib = n;
+			break;
+		case 'g':
+			snprintf(cfg->cgroup_root, sizeof(cfg->cgroup_root), "%s",
+				 strcmp(optarg, "none") == 0 ? "" : optarg);
 			break;
 		case 'h':
 			main_usage(stdout);

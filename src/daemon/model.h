@@ -18,6 +18,7 @@
 #define MODEL_TASK_ID_MAX 32   /* "t-" + 16 hex */
 #define MODEL_REASON_MAX 512
 #define MODEL_MAX_DISKS ENGINE_MAX_DISKS
+#define MODEL_MAX_NICS ENGINE_MAX_NICS
 
 enum vm_state {
 	VM_STATE_PROVISIONING = 0,
@@ -50,6 +51,17 @@ struct vm_disk {
 	char path[MODEL_PATH_MAX];
 };
 
+/* A virtio-net NIC on one of vessel's networks (docs/networking.md). */
+struct vm_nic {
+	unsigned index;
+	char network[MODEL_NAME_MAX];
+	char mac[18];                /* stable: derived from uuid + index */
+	unsigned vlan;               /* 0 = untagged port */
+	char firewall[MODEL_NAME_MAX]; /* rule set; empty = none */
+	unsigned rate_mbit;          /* 0 = unlimited */
+	char tap[16];                /* host tap name, "vt" + 12 hex */
+};
+
 struct vm_record {
 	char name[MODEL_NAME_MAX];
 	char uuid[37];
@@ -65,9 +77,29 @@ struct vm_record {
 	char cmdline[2048];
 	struct vm_disk disks[MODEL_MAX_DISKS];
 	unsigned nr_disks;
+	struct vm_nic nics[MODEL_MAX_NICS];
+	unsigned nr_nics;
 	pid_t pid; /* 0 = none */
 	char crash_reason[MODEL_REASON_MAX];
 	char task[MODEL_TASK_ID_MAX];
+	char created_at[MODEL_TIME_MAX];
+	char updated_at[MODEL_TIME_MAX];
+	char project[MODEL_NAME_MAX]; /* "default" unless given */
+	unsigned priority;            /* 0 (P0, most important) .. 4 (P4); default 2 */
+};
+
+#define MODEL_PRIORITY_DEFAULT 2
+#define MODEL_PRIORITY_MAX 4
+#define MODEL_PROJECT_DEFAULT "default"
+#define MODEL_QUOTA_UNLIMITED (-1)
+
+/* A project: a named group of VMs with quotas. Quotas count every VM of the
+ * project, running or not (docs/operations.md "Projects and quotas"). */
+struct project_record {
+	char name[MODEL_NAME_MAX];
+	char description[MODEL_DESC_MAX];
+	/* MODEL_QUOTA_UNLIMITED (-1) = no limit */
+	int64_t max_vms, max_vcpus, max_memory_mib, max_disk_gib;
 	char created_at[MODEL_TIME_MAX];
 	char updated_at[MODEL_TIME_MAX];
 };
@@ -133,6 +165,13 @@ const char *model_task_kind_name(enum task_kind k);
 int model_task_kind_parse(const char *s, enum task_kind *out);
 const char *model_task_state_name(enum task_state s);
 int model_task_state_parse(const char *s, enum task_state *out);
+
+/* "P0".."P4" for 0..4; parse accepts exactly those (upper case). */
+const char *model_priority_name(unsigned p);
+int model_priority_parse(const char *s, unsigned *out);
+/* The disk space a VM's disks may grow to, in whole GiB rounded up: what
+ * project disk quotas count. */
+uint64_t model_vm_disk_gib(const struct vm_record *r);
 
 /* Current UTC time as RFC 3339 "YYYY-MM-DDTHH:MM:SSZ". */
 void model_now(char out[MODEL_TIME_MAX]);

@@ -67,7 +67,7 @@ static int snap_cmp(const void *a, const void *b)
 static json_t *snap_list(struct daemon *d, const char *vm)
 {
 	json_t *arr = NULL, *out;
-	if (store_doc_list(d->store, SNAP_KIND, vm, &arr) < 0)
+	if (store_protection_list(d->store, SNAP_KIND, vm, &arr) < 0)
 		return json_array();
 	size_t n = json_array_size(arr);
 	json_t **v = calloc(n ? n : 1, sizeof(*v));
@@ -100,7 +100,7 @@ static int snap_save(struct daemon *d, const char *vm, json_t *s)
 {
 	char key[160];
 	snap_key(key, sizeof(key), vm, json_string_value(json_object_get(s, "name")));
-	return store_doc_put(d->store, SNAP_KIND, key, vm, s);
+	return store_protection_put(d->store, SNAP_KIND, key, vm, s);
 }
 
 /* The snapshot the VM's current disks are based on; empty when none. */
@@ -108,7 +108,7 @@ static void snap_head_get(struct daemon *d, const char *vm, char out[MODEL_NAME_
 {
 	json_t *arr = NULL;
 	out[0] = '\0';
-	if (store_doc_list(d->store, HEAD_KIND, vm, &arr) < 0)
+	if (store_protection_list(d->store, HEAD_KIND, vm, &arr) < 0)
 		return;
 	const char *h = json_string_value(json_object_get(json_array_get(arr, 0), "head"));
 	if (h)
@@ -120,7 +120,7 @@ static void snap_head_set(struct daemon *d, const char *vm, const char *head)
 {
 	json_t *doc = json_pack("{s:s,s:o}", "vm", vm, "head",
 				head && *head ? json_string(head) : json_null());
-	store_doc_put(d->store, HEAD_KIND, vm, vm, doc);
+	store_protection_put(d->store, HEAD_KIND, vm, vm, doc);
 	json_decref(doc);
 }
 
@@ -148,7 +148,7 @@ void snapshots_forget_vm(struct daemon *d, const char *vm)
 	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
 		json_t *list = NULL, *s;
 		size_t i;
-		if (store_doc_list(d->store, kinds[k], vm, &list) < 0)
+		if (store_protection_list(d->store, kinds[k], vm, &list) < 0)
 			continue;
 		json_array_foreach(list, i, s) {
 			char key[160];
@@ -158,11 +158,11 @@ void snapshots_forget_vm(struct daemon *d, const char *vm)
 				snap_key(key, sizeof(key), vm, n);
 			else
 				snprintf(key, sizeof(key), "%s", id ? id : "");
-			store_doc_delete(d->store, kinds[k], key);
+			store_protection_delete(d->store, kinds[k], key);
 		}
 		json_decref(list);
 	}
-	store_doc_delete(d->store, HEAD_KIND, vm);
+	store_protection_delete(d->store, HEAD_KIND, vm);
 	pthread_mutex_unlock(&snap_lock);
 }
 
@@ -508,7 +508,7 @@ static int snap_remove_locked(struct daemon *d, struct vm *vm, json_t *list, jso
 		snap_head_set(d, r->name, parent);
 	char key[160];
 	snap_key(key, sizeof(key), r->name, name);
-	store_doc_delete(d->store, SNAP_KIND, key);
+	store_protection_delete(d->store, SNAP_KIND, key);
 	log_info("vm '%s': snapshot '%s' deleted%s", r->name, name,
 		 json_array_size(children) || is_head ? ", its data merged into its dependents" : "");
 out:
@@ -630,7 +630,7 @@ out:
 static void sched_save(struct daemon *d, const struct schedule *s)
 {
 	json_t *j = retention_schedule_json(s);
-	store_doc_put(d->store, SCHED_KIND, s->id, s->vm, j);
+	store_protection_put(d->store, SCHED_KIND, s->id, s->vm, j);
 	json_decref(j);
 }
 
@@ -677,7 +677,7 @@ static void sched_tick(struct daemon *d)
 	json_t *list = NULL, *j;
 	size_t i;
 	int64_t now = retention_now();
-	if (store_doc_list(d->store, SCHED_KIND, NULL, &list) < 0)
+	if (store_protection_list(d->store, SCHED_KIND, NULL, &list) < 0)
 		return;
 	json_array_foreach(list, i, j) {
 		struct schedule s;
@@ -904,7 +904,7 @@ void schedules_list(struct http_req *req)
 	json_t *list = NULL;
 	if (!vm)
 		return;
-	if (store_doc_list(req->d->store, SCHED_KIND, vm->rec.name, &list) < 0)
+	if (store_protection_list(req->d->store, SCHED_KIND, vm->rec.name, &list) < 0)
 		list = json_array();
 	http_reply_json(req, 200, json_pack("{s:o}", "schedules", list));
 	vm_unref(req->d, vm);
@@ -945,7 +945,7 @@ void schedules_delete(struct http_req *req)
 	if (!vm)
 		return;
 	pthread_mutex_lock(&snap_lock);
-	if (store_doc_list(req->d->store, SCHED_KIND, vm->rec.name, &list) == 0) {
+	if (store_protection_list(req->d->store, SCHED_KIND, vm->rec.name, &list) == 0) {
 		json_array_foreach(list, i, j) {
 			const char *id = json_string_value(json_object_get(j, "id"));
 			if (id && strcmp(id, req->params[1]) == 0)
@@ -953,7 +953,7 @@ void schedules_delete(struct http_req *req)
 		}
 	}
 	if (found)
-		store_doc_delete(req->d->store, SCHED_KIND, req->params[1]);
+		store_protection_delete(req->d->store, SCHED_KIND, req->params[1]);
 	pthread_mutex_unlock(&snap_lock);
 	json_decref(list);
 	if (!found)

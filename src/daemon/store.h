@@ -1,5 +1,5 @@
 /* store: vesseld's persistent state in SQLite (DATA_DIR/vessel.db, WAL):
- * tables vms, disks, images, tasks, settings and tokens. The schema is versioned
+ * tables vms, disks, images, tasks, projects, settings and tokens. The schema is versioned
  * with PRAGMA user_version and upgraded by an ordered list of migrations;
  * a database written by a newer vesseld is refused rather than guessed at.
  * One connection guarded by a mutex: writes are rare (state changes), reads
@@ -43,10 +43,20 @@ int store_task_put(struct store *st, const struct task_record *t);
 /* Newest first. */
 int store_task_list(struct store *st, struct task_record **out, size_t *n);
 
+int store_project_put(struct store *st, const struct project_record *p);
+int store_project_delete(struct store *st, const char *name);
+/* All projects sorted by name; *out is malloc'd. */
+int store_project_list(struct store *st, struct project_record **out, size_t *n);
+
 /* *value is malloc'd; -ENOENT when the key is not set. */
 int store_setting_get(struct store *st, const char *key, char **value);
 int store_setting_put(struct store *st, const char *key, const char *value);
 
+/* JSON documents by name in table "networks" or "firewalls". list gives
+ * the bodies sorted by name; free each and the array. */
+int store_doc_put(struct store *st, const char *table, const char *name, const char *body);
+int store_doc_delete(struct store *st, const char *table, const char *name);
+int store_doc_list(struct store *st, const char *table, char ***bodies, size_t *n);
 /* API tokens (struct token_record in auth.h). insert: -EEXIST when the
  * name is taken; get: -ENOENT; revoke: -ENOENT, or -EALREADY when it was
  * revoked before; touch records the last use (at most once a minute). */
@@ -60,9 +70,9 @@ int store_token_touch(struct store *st, const char *id, int64_t now);
 /* JSON documents of snapshots, schedules and drills (table protection):
  * kind "snapshot" | "schedule" | "drill", key unique within the kind, vm
  * the VM it belongs to. list: bodies in insertion order, vm NULL = all. */
-int store_doc_put(struct store *st, const char *kind, const char *key, const char *vm,
-		  const json_t *body);
-int store_doc_delete(struct store *st, const char *kind, const char *key);
-int store_doc_list(struct store *st, const char *kind, const char *vm, json_t **out);
+int store_protection_put(struct store *st, const char *kind, const char *key, const char *vm,
+			 const json_t *body);
+int store_protection_delete(struct store *st, const char *kind, const char *key);
+int store_protection_list(struct store *st, const char *kind, const char *vm, json_t **out);
 
 #endif

@@ -88,7 +88,7 @@ void vms_create(struct http_req *req)
 	if (http_body_json(req, false, &body) < 0)
 		goto out;
 	/* A scoped caller creates only in its own project ("project" in the
-	 * body, else "default"; the projects half gives VMs that field). */
+	 * body, else "default"). */
 	const char *project = json_string_value(json_object_get(body, "project"));
 	if (req->who.project[0] && !auth_scope_allows(&req->who, project)) {
 		http_reply_errorf(req, 403, "forbidden",

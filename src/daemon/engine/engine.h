@@ -30,6 +30,7 @@
 #include <sys/types.h>
 
 #define ENGINE_MAX_DISKS 8
+#define ENGINE_MAX_NICS 4
 #define ENGINE_CONSOLE_RING (1024 * 1024) /* last 1 MiB of serial output */
 
 enum engine_firmware {
@@ -44,6 +45,16 @@ struct engine_disk {
 	bool readonly;
 };
 
+/* A virtio-net NIC backed by a tap the daemon opened (src/net/link.c). The
+ * driver passes the fd to the monitor (QEMU: inherited as fd 3 + index,
+ * "-netdev tap,fd=N") and never closes it; the daemon closes its copy
+ * after start returns, so the tap disappears when the monitor exits. */
+struct engine_nic {
+	char mac[18];
+	int fd;
+	unsigned mtu; /* 0 = default; told to the guest as host_mtu */
+};
+
 /* Everything a driver needs to run a VM; built by the daemon from the stored
  * definition. run_dir is a private directory (0700) for the VM's sockets,
  * pid file and monitor log; it exists when start() is called. */
@@ -56,7 +67,15 @@ struct engine_vm_spec {
 	char kernel[4096], initrd[4096], cmdline[2048];
 	struct engine_disk disks[ENGINE_MAX_DISKS];
 	unsigned nr_disks;
+	struct engine_nic nics[ENGINE_MAX_NICS];
+	unsigned nr_nics;
 	char run_dir[4096];
+	/* When set, the driver writes the monitor's pid to this file (a
+	 * cgroup v2 cgroup.procs) right after spawning it and before any guest
+	 * code runs (QEMU: between spawn and "cont"), so the whole process
+	 * and all its threads run under the VM's priority from the start. A
+	 * failed write is logged; the VM still starts. */
+	char cgroup_procs[4096];
 	/* A saved machine state (engine_ops.state_save) to load before the
 	 * guest runs, so it resumes where the state was saved (reverting a
 	 * full snapshot); empty = boot normally. */
@@ -74,6 +93,24 @@ enum engine_state {
 };
 
 struct engine_vm; /* a running (or attached) monitor */
+
+#define ENGINE_MAX_VCPUS 64
+
+/* What the monitor reports about a running VM, for /metrics. */
+struct engine_vm_stats {
+	unsigned nr_vcpus;
+	struct {
+		unsigned index;
+		pid_t tid; /* host thread running this vCPU */
+	} vcpus[ENGINE_MAX_VCPUS];
+	bool have_balloon;
+	uint64_t balloon_bytes; /* memory the guest holds now (after ballooning) */
+	unsigned nr_disks;
+	struct {
+		char name[32]; /* "disk0": the format node of the VM's disk */
+		uint64_t rd_bytes, wr_bytes, rd_ops, wr_ops;
+	} disks[ENGINE_MAX_DISKS];
+};
 
 /* Called by the driver from its monitor thread; may be NULL. The callbacks
  * run without any driver lock held, so they may call the ops of the same VM
@@ -132,6 +169,10 @@ struct engine_ops {
 	/* Current state as the monitor reports it (QMP query-status). */
 	int (*query)(struct engine_vm *vm, enum engine_state *st, char **err);
 	pid_t (*pid)(struct engine_vm *vm);
+	/* vCPU threads, balloon and block statistics (QEMU: query-cpus-fast,
+	 * query-balloon, query-blockstats). Parts the monitor cannot report
+	 * are left empty. May be NULL in a driver. */
+	int (*stats)(struct engine_vm *vm, struct engine_vm_stats *out, char **err);
 	/* Serial console. read copies output from absolute byte offset `since`
 	 * (0 = oldest kept); *start is the offset of the first byte returned
 	 * (> since when older bytes were dropped), *next the offset to ask for

@@ -35,6 +35,7 @@
 #include "daemon/engine/qemu_block.h"
 #include "daemon/engine/qemu_host.h"
 #include "daemon/engine/qemu_log.h"
+#include "daemon/engine/qemu_stats.h"
 #include "daemon/engine/qmp.h"
 #include "daemon/engine/ring.h"
 #include "lib/log.h"
@@ -871,23 +872,40 @@ static int qemu_spawn(struct qemu_engine *qe, const struct engine_vm_spec *spec,
 	posix_spawnattr_t attr;
 	sigset_t none, all;
 	char path[4200];
-	int logfd, r;
+	int logfd, r, high[ENGINE_MAX_NICS];
+	unsigned nr_nics = spec->nr_nics <= ENGINE_MAX_NICS ? spec->nr_nics : ENGINE_MAX_NICS;
 
+	/* Tap fds go to the child as fds QEMU_NIC_FD_BASE + i (the numbers
+	 * qemu_args put in "-netdev tap,fd=N"). Copies far above that range
+	 * first, so no dup2 below can overwrite a source it still needs. */
+	for (unsigned i = 0; i < nr_nics; i++)
+		high[i] = -1;
+	for (unsigned i = 0; i < nr_nics; i++) {
+		high[i] = fcntl(spec->nics[i].fd, F_DUPFD_CLOEXEC, 1000);
+		if (high[i] < 0) {
+			r = -errno;
+			qemu_set_err(err, "cannot pass the tap of NIC %u to QEMU: %s", i,
+				     strerror(errno));
+			goto out_fds;
+		}
+	}
 	qemu_run_path(spec, QEMU_RUN_LOG, path, sizeof(path));
 	logfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (logfd < 0) {
 		r = -errno;
 		qemu_set_err(err, "cannot create %s: %s; check the run directory", path,
 			     strerror(errno));
-		return r;
+		goto out_fds;
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, logfd, STDOUT_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, logfd, STDERR_FILENO);
+	for (unsigned i = 0; i < nr_nics; i++)
+		posix_spawn_file_actions_adddup2(&fa, high[i], QEMU_NIC_FD_BASE + (int)i);
 	/* vesseld's own descriptors (listening sockets, the database) must
 	 * not leak into the guest's monitor even where O_CLOEXEC was missed. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
+	posix_spawn_file_actions_addclosefrom_np(&fa, QEMU_NIC_FD_BASE + (int)nr_nics);
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
 	sigfillset(&all);
@@ -906,6 +924,10 @@ static int qemu_spawn(struct qemu_engine *qe, const struct engine_vm_spec *spec,
 			     qe->binary);
 	else if (r < 0)
 		qemu_set_err(err, "cannot run %s: %s", qe->binary, strerror(-r));
+out_fds:
+	for (unsigned i = 0; i < nr_nics; i++)
+		if (high[i] >= 0)
+			close(high[i]);
 	return r;
 }
 
@@ -1047,6 +1069,24 @@ out:
 	return r;
 }
 
+/* Move the freshly spawned QEMU into the VM's cgroup. It is still in its
+ * -S pause (no vCPU has run), and writing to cgroup.procs moves every
+ * thread of the process (cgroup-v2.rst "Processes"). */
+static void qemu_cgroup_join(const struct engine_vm_spec *spec, pid_t pid)
+{
+	char val[24];
+	int fd = open(spec->cgroup_procs, O_WRONLY | O_CLOEXEC);
+	int r = fd < 0 ? -errno : 0;
+	if (fd >= 0) {
+		snprintf(val, sizeof(val), "%d", (int)pid);
+		r = util_write_all(fd, val, strlen(val));
+		close(fd);
+	}
+	if (r < 0)
+		log_warn("VM '%s': cannot move QEMU pid %d into %s: %s; it runs without its "
+			 "priority", spec->name, (int)pid, spec->cgroup_procs, strerror(-r));
+}
+
 static int qemu_op_start(struct engine *e, const struct engine_vm_spec *spec,
 			 const struct engine_events *ev, struct engine_vm **out, char **err)
 {
@@ -1093,6 +1133,8 @@ static int qemu_op_start(struct engine *e, const struct engine_vm_spec *spec,
 	if (r < 0)
 		goto out;
 	vm->child = true;
+	if (spec->cgroup_procs[0])
+		qemu_cgroup_join(spec, vm->pid);
 	vm->pidfd = qemu_pidfd_open(vm->pid);
 	if (vm->pidfd < 0) {
 		r = -errno;
@@ -1415,6 +1457,42 @@ static void qemu_op_destroy(struct engine *e)
 	e->priv = NULL;
 }
 
+static int qemu_op_stats(struct engine_vm *vm, struct engine_vm_stats *out, char **err)
+{
+	static const struct {
+		const char *cmd;
+		int (*parse)(const json_t *, struct engine_vm_stats *);
+	} q[] = {
+		{"query-cpus-fast", qemu_stats_parse_cpus},
+		{"query-balloon", qemu_stats_parse_balloon},
+		{"query-blockstats", qemu_stats_parse_blockstats},
+	};
+	int r = 0;
+	memset(out, 0, sizeof(*out));
+	if (err)
+		*err = NULL;
+	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+		json_t *ret = NULL;
+		char *why = NULL;
+		/* A short timeout: a scrape must not hang on a busy monitor. */
+		int c = qemu_vm_command(vm, q[i].cmd, NULL, 2000, &ret, &why);
+		if (c == 0 && q[i].parse(ret, out) < 0)
+			c = -EBADMSG;
+		if (c < 0 && r == 0) {
+			r = c;
+			if (err) {
+				*err = why;
+				why = NULL;
+			}
+		}
+		free(why);
+		json_decref(ret);
+		if (c == -ESRCH)
+			break;
+	}
+	return r;
+}
+
 static const struct engine_ops qemu_ops = {
 	.host_info = qemu_op_host_info,
 	.start = qemu_op_start,
@@ -1426,6 +1504,7 @@ static const struct engine_ops qemu_ops = {
 	.reset = qemu_op_reset,
 	.query = qemu_op_query,
 	.pid = qemu_op_pid,
+	.stats = qemu_op_stats,
 	.console_read = qemu_op_console_read,
 	.console_write = qemu_op_console_write,
 	.console_wait = qemu_op_console_wait,
