@@ -35,6 +35,8 @@ struct daemon_config {
 	char qemu_img[PATH_MAX]; /* "qemu-img" from PATH unless set */
 	char backup_store[PATH_MAX]; /* empty = DATA_DIR/backups */
 	unsigned http_threads;   /* 0 = number of CPUs */
+	char web_dir[PATH_MAX];  /* web UI files; empty = none served */
+	unsigned history_interval_s; /* history sampling period; 0 = default (5 s) */
 	struct auth_limits auth_limits; /* all zero = AUTH_LIMITS_DEFAULT */
 	/* Admission (docs/operations.md "Capacity, overcommit and quotas"):
 	 * capacity overrides (0 = detect from the machine) and overcommit
@@ -85,6 +87,7 @@ struct image_entry; /* images.c */
 struct net_state;   /* networks.c */
 struct task;        /* tasks.c */
 struct http_server; /* http.c */
+struct history;     /* history.c */
 struct audit_log;   /* audit.c */
 
 struct daemon {
@@ -128,6 +131,7 @@ struct daemon {
 	struct net_state *net; /* networks.c: networks, firewalls, dnsmasq supervisor */
 
 	struct http_server *tcp, *unix_srv;
+	struct history *history; /* resource history for the web UI's graphs */
 	volatile bool shutting_down;
 
 	struct auth_limiter *limiter; /* failed authentications per client address */

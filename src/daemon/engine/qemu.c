@@ -466,6 +466,9 @@ static void qemu_vm_on_exit(struct engine_vm *vm)
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 
+	/* QEMU removes its chardev sockets when it exits, but not the VNC
+	 * one; the graphical console should not find a display that is gone. */
+	qemu_run_unlink(&vm->spec, QEMU_RUN_VNC);
 	if (st == ENGINE_STATE_CRASHED)
 		log_warn("VM '%s': %s", vm->spec.name, reason);
 	else
@@ -811,6 +814,7 @@ static int qemu_run_prepare(const struct engine_vm_spec *spec, char **err)
 
 	qemu_run_unlink(spec, QEMU_RUN_QMP);
 	qemu_run_unlink(spec, QEMU_RUN_SERIAL);
+	qemu_run_unlink(spec, QEMU_RUN_VNC);
 	qemu_run_unlink(spec, QEMU_RUN_PID);
 	/* A new boot starts a new console history. */
 	qemu_run_unlink(spec, QEMU_RUN_CONSOLE);
@@ -947,6 +951,7 @@ static void qemu_start_cleanup(struct engine_vm *vm)
 	}
 	qemu_run_unlink(&vm->spec, QEMU_RUN_QMP);
 	qemu_run_unlink(&vm->spec, QEMU_RUN_SERIAL);
+	qemu_run_unlink(&vm->spec, QEMU_RUN_VNC);
 	qemu_run_unlink(&vm->spec, QEMU_RUN_PID);
 }
 
@@ -1437,6 +1442,7 @@ static void qemu_op_release(struct engine_vm *vm)
 	if (exited) {
 		qemu_run_unlink(&vm->spec, QEMU_RUN_QMP);
 		qemu_run_unlink(&vm->spec, QEMU_RUN_SERIAL);
+		qemu_run_unlink(&vm->spec, QEMU_RUN_VNC);
 		qemu_run_unlink(&vm->spec, QEMU_RUN_PID);
 	} else {
 		log_info("VM '%s': detached from QEMU pid %d, which keeps running", vm->spec.name,
