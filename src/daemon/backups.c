@@ -852,15 +852,8 @@ static int restore_new_vm(struct daemon *d, const json_t *m, const char *name,
 	model_copy(rec->kernel, sizeof(rec->kernel), k ? k : "");
 	model_copy(rec->initrd, sizeof(rec->initrd), ini ? ini : "");
 	model_copy(rec->cmdline, sizeof(rec->cmdline), cl ? cl : "");
-	/* The restored VM joins the source's project with its priority;
-	 * NICs are not restored (the network may be gone, and a MAC must not
-	 * appear twice on it): add them with PATCH. */
-	const char *proj = json_string_value(json_object_get(def, "project"));
-	model_copy(rec->project, sizeof(rec->project), proj ? proj : MODEL_PROJECT_DEFAULT);
-	const char *prio = json_string_value(json_object_get(def, "priority"));
-	rec->priority = 2;
-	if (prio)
-		model_priority_parse(prio, &rec->priority);
+	/* NICs are not restored (the network may be gone, and the source's
+	 * MAC addresses may still be in use): add them with PATCH. */
 	rec->nr_disks = o->n;
 	for (unsigned i = 0; i < o->n; i++) {
 		rec->disks[i].index = i;
