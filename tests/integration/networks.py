@@ -228,6 +228,11 @@ def run_all(t, lab, kernel, initrd):
                     f"VM {vm}: GET /vms shows ip {ip}, not an address of the DHCP range")
             shown = gout(d, vm, "ip -4 -o addr show eth0")
             t.check(ip and f"{ip}/24" in shown, f"VM {vm}: API says {ip}, guest has {shown!r}")
+        vessel = os.path.join(vt.BUILD, "src", "cli", "vessel")
+        p = nt.run([vessel, "--socket", d.sock, "vm", "show", "a"], check=False)
+        t.check(p.returncode == 0 and re.search(r"nic 0: +52:54:00:\S+ on nat1, tap vt\w+, ip " +
+                                                re.escape(ips["a"] or "?"), p.stdout) and
+                "on iso1 vlan 10" in p.stdout, f"vessel vm show a: {p.stdout!r}")
         got = gout(d, "a", "wget -q -O - http://192.168.250.2:8000/marker.txt")
         t.check("OUTSIDE-SERVER-OK" in got, f"VM a cannot reach the outside server through NAT: {got!r}")
 
@@ -247,7 +252,6 @@ def run_all(t, lab, kernel, initrd):
 
         # ---- firewall: allow TCP 80 from 192.168.250.2/32 only
         # created with the CLI, to exercise `vessel firewall create`
-        vessel = os.path.join(vt.BUILD, "src", "cli", "vessel")
         p = nt.run([vessel, "--socket", d.sock, "firewall", "create", "web80", "--rule",
                     "in,tcp,80,192.168.250.2/32,allow"], check=False)
         t.check(p.returncode == 0 and "created firewall web80" in p.stdout, f"vessel firewall create: {p}")
