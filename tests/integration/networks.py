@@ -159,6 +159,12 @@ def main(t):
     try:
         run_all(t, lab, kernel, initrd)
     finally:
+        # vesseld first, with SIGTERM (a clean exit is checked), then the
+        # namespaces and whatever still runs in them.
+        for d in t.daemons:
+            problem = d.cleanup(keep=bool(t.failures))
+            if problem:
+                t.failures.append(problem)
         lab.cleanup()
 
 
