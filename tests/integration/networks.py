@@ -207,7 +207,8 @@ def run_all(t, lab, kernel, initrd):
         boot(d, "a", kernel, initrd, [{"network": "nat1"}, {"network": "iso1", "vlan": 10},
                                       {"network": "iso1", "vlan": 30}, {"network": "iso1"}])
         boot(d, "b", kernel, initrd, [{"network": "nat1"}, {"network": "iso1", "vlan": 20},
-                                      {"network": "iso1", "vlan": 30}, {"network": "iso1"}])
+                                      {"network": "iso1", "vlan": 30},
+                                      {"network": "iso1", "bandwidth_mbit": 50}])
         va, vb = d.vm("a"), d.vm("b")
         macs = [n["mac"] for n in va["nics"] + vb["nics"]]
         t.check(len(set(macs)) == 8 and all(m.startswith("52:54:00:") for m in macs), f"MACs: {macs}")
@@ -215,6 +216,10 @@ def run_all(t, lab, kernel, initrd):
         t.check(all(x in host.links() for x in taps), f"taps {taps} not all on the host: {host.links()}")
         r = d.api("DELETE", "networks/iso1")
         t.expect_error(r, 409, "conflict", ["iso1", "a"], what="delete a network in use")
+        tc = host.run(["tc", "qdisc", "show", "dev", vb["nics"][3]["tap"]], check=False).stdout
+        t.check("tbf" in tc and "rate 50Mbit" in tc, f"bandwidth limit on b's nic 3: {tc!r}")
+        tc = host.run(["tc", "qdisc", "show", "dev", va["nics"][3]["tap"]], check=False).stdout
+        t.check("tbf" not in tc, f"a NIC without a limit has a tbf qdisc: {tc!r}")
         wait_ready(d, "a")
         wait_ready(d, "b")
 
