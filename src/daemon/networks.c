@@ -434,6 +434,8 @@ static int networks_host_up(struct daemon *d, struct net_record *n, bool restart
 				 n->bridge, strerror(-r));
 			goto fail;
 		}
+		if (n->mtu)
+			link_set_mtu(n->bridge, n->mtu);
 	}
 	/* An attached bridge keeps its own MTU: vessel changes nothing it did
 	 * not create. */
@@ -753,6 +755,8 @@ static int networks_vlan_bridge(struct daemon *d, struct net_record *n, unsigned
 			return daemon_err_set(e, 500, "internal", "cannot attach %s to bridge %s: %s",
 					      vl, br, strerror(-r));
 		}
+		if (n->mtu)
+			link_set_mtu(br, n->mtu); /* after the port joined, see networks_create */
 	}
 	if (!known) {
 		n->vlans[n->nr_vlans++] = vid;
@@ -981,6 +985,17 @@ void networks_create(struct http_req *req)
 		pthread_mutex_unlock(&ns->lock);
 		http_reply_errorf(req, 400, "invalid_argument", "cannot attach uplink '%s' to bridge "
 				  "'%s': %s", rec->uplink, rec->bridge, strerror(-r));
+		goto out;
+	}
+	/* Set after the uplink joined: a bridge follows its smallest port's
+	 * MTU unless the MTU was set on the bridge itself afterwards. */
+	if (rec->bridge_created && rec->mtu && (r = link_set_mtu(rec->bridge, rec->mtu)) < 0) {
+		if (rec->uplink[0])
+			link_set_master(rec->uplink, NULL);
+		link_delete(rec->bridge);
+		pthread_mutex_unlock(&ns->lock);
+		http_reply_errorf(req, 400, "invalid_argument", "cannot set MTU %u on bridge '%s': %s",
+				  rec->mtu, rec->bridge, strerror(-r));
 		goto out;
 	}
 	if ((r = networks_host_up(d, rec, false, err, sizeof(err))) < 0 ||

@@ -131,6 +131,32 @@ def bad_input(t, d, host):
     t.check(after == before, f"bad input changed the host: before {before}, after {after}")
 
 
+def bridge_types(t, d, host):
+    """type bridge: over an uplink vessel creates (and removes) the bridge and
+    releases the uplink; attached to an existing bridge it never deletes it."""
+    host.sh("ip link add vnt-up0 type veth peer name vnt-up1 && ip link add br-ext type bridge")
+    r = d.api("POST", "networks", {"name": "lan", "type": "bridge", "uplink": "vnt-up0", "mtu": 1400}, expect=201)
+    br = r.json["network"]["bridge"]
+    t.check(r.json["network"]["bridge_created_by_vessel"] and br == "vb-lan", f"lan: {r.json}")
+    link = host.run(["ip", "-o", "link", "show", "vnt-up0"]).stdout
+    t.check(f"master {br}" in link, f"uplink not in the bridge: {link!r}")
+    t.check("mtu 1400" in host.run(["ip", "-o", "link", "show", br]).stdout, "bridge MTU not set")
+    r = d.api("POST", "networks", {"name": "ext", "type": "bridge", "bridge": "br-ext"}, expect=201)
+    t.check(not r.json["network"]["bridge_created_by_vessel"], f"ext: {r.json}")
+    r = d.api("POST", "networks", {"name": "ext2", "type": "isolated", "bridge": "br-ext"})
+    t.expect_error(r, 409, "conflict", ["br-ext"], what="isolated network on an existing interface")
+    r = d.api("POST", "vms", {"name": "vl", "memory_mib": 64, "nics": [{"network": "ext", "vlan": 5}]})
+    t.expect_error(r, 400, "invalid_argument", ["VLAN", "ext"], what="VLAN on an attached bridge")
+    d.api("DELETE", "networks/lan", expect=200)
+    d.api("DELETE", "networks/ext", expect=200)
+    links = host.links()
+    t.check("vb-lan" not in links and "vnt-up0" in links and "br-ext" in links,
+            f"after deleting the bridge networks: {links}")
+    t.check("master" not in host.run(["ip", "-o", "link", "show", "vnt-up0"]).stdout,
+            "the uplink was not released")
+    host.sh("ip link del vnt-up0 && ip link del br-ext")
+
+
 def boot(d, name, kernel, initrd, nics):
     d.api("POST", "vms", {"name": name, "memory_mib": 192, "nics": nics,
                           "boot": {"firmware": "kernel", "kernel": kernel, "initrd": initrd,
@@ -202,6 +228,7 @@ def run_all(t, lab, kernel, initrd):
                 f"vessel's nft tables missing: {host.nft_tables()}")
 
         bad_input(t, d, host)
+        bridge_types(t, d, host)
 
         # VM a: nat, vlan 10, vlan 30, untagged; b: nat, vlan 20, vlan 30, untagged
         boot(d, "a", kernel, initrd, [{"network": "nat1"}, {"network": "iso1", "vlan": 10},
