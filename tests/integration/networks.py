@@ -316,8 +316,10 @@ def run_all(t, lab, kernel, initrd):
         t.check(nohost is None, f"the host (not in the /32) reached port 80 directly: {nohost!r}")
         t.check(gcheck(d, "a", "ping -c 1 -W 3 192.168.250.2"),
                 "outbound ping from the firewalled VM (default allow out) failed")
-        r = d.api("PATCH", "vms/a", {"nics": nics[:1]})
-        t.expect_error(r, 409, "conflict", ["stop it first"], what="remove a NIC while running")
+        changed = [dict(x) for x in nics]
+        changed[1]["vlan"] = 11
+        r = d.api("PATCH", "vms/a", {"nics": changed})
+        t.expect_error(r, 409, "conflict", ["stop it first"], what="change a NIC's VLAN while running")
         nics[0].pop("firewall")
         d.api("PATCH", "vms/a", {"nics": nics}, expect=200)
         yes3 = curl(out, "http://192.168.250.1:8080/index.html", src="192.168.250.3")
@@ -342,6 +344,42 @@ def run_all(t, lab, kernel, initrd):
         t.check(gcheck(d, "a", "ping -c 2 -W 3 192.168.79.2"), "VLAN 30 to VLAN 30 failed")
         iso = d.api("GET", "networks/iso1", expect=200).json["network"]
         t.check(sorted(iso["vlan_bridges"]) == [10, 20, 30], f"VLAN bridges recorded: {iso['vlan_bridges']}")
+
+        # ---- hot-plug: unplug b's last NIC, plug a NIC on nat1 in its place
+        bn = [{k: v for k, v in n.items() if k in ("network", "vlan", "firewall", "bandwidth_mbit") and v}
+              for n in d.vm("b")["nics"]]
+        old_tap = d.vm("b")["nics"][3]["tap"]
+        r = d.api("PATCH", "vms/b", {"nics": bn[:3]}, timeout=60)
+        t.check(r.status == 200 and len(r.json["vm"]["nics"]) == 3, f"hot-unplug: {r.short()}")
+        t.check("eth3" not in gout(d, "b", "ls /sys/class/net"), "eth3 still in the guest after unplug")
+        gone = False
+        for _ in range(25):
+            if old_tap not in host.links():
+                gone = True
+                break
+            time.sleep(0.2)
+        t.check(gone, f"tap {old_tap} of the unplugged NIC is still on the host")
+        r = d.api("PATCH", "vms/b", {"nics": bn[:3] + [{"network": "nat1"}]}, timeout=60)
+        t.check(r.status == 200 and len(r.json["vm"]["nics"]) == 4, f"hot-plug: {r.short()}")
+        new_nic = r.json["vm"]["nics"][3] if r.status == 200 else {}
+        t.check(new_nic.get("tap") in host.links(), f"hot-plugged tap missing: {new_nic}")
+        iface = ""
+        for _ in range(20):
+            iface = gout(d, "b", f"grep -l {new_nic.get('mac')} /sys/class/net/*/address")
+            if "/sys/class/net/" in iface:
+                break
+            time.sleep(0.5)
+        m = re.search(r"/sys/class/net/(\w+)/address", iface)
+        t.require(m, f"the guest does not see the hot-plugged NIC: {iface!r}")
+        buf = nt.guest_dhcp(d, "b", iface=m.group(1))
+        t.check(b"LEASE-11-OK" in buf, f"no DHCP lease on the hot-plugged NIC: {buf[-300:]!r}")
+        ip3 = None
+        for _ in range(20):
+            ip3 = d.vm("b")["nics"][3]["ip"]
+            if ip3:
+                break
+            time.sleep(0.3)
+        t.check(ip3 and ip3.startswith("10.89.0."), f"hot-plugged NIC's lease not shown: {d.vm('b')['nics'][3]}")
 
         # ---- dnsmasq dies -> restarted
         old = d.api("GET", "networks/nat1", expect=200).json["network"]["dnsmasq"]["pid"]

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -623,10 +624,54 @@ static void qemu_deadline(struct timespec *ts, int timeout_ms)
 	}
 }
 
+/* Write a QMP command line with fd attached (SCM_RIGHTS), as QMP "getfd"
+ * expects (QEMU qapi/misc.json: the fd arrives with the command). */
+static int qemu_send_fd(int sock, const char *line, size_t len, int fd, int timeout_ms)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = (void *)line, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *c;
+	ssize_t n;
+
+	memset(cbuf, 0, sizeof(cbuf));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	for (;;) {
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		if (n >= 0)
+			break;
+		if (errno == EAGAIN) {
+			struct pollfd pfd = {.fd = sock, .events = POLLOUT};
+			if (poll(&pfd, 1, timeout_ms) <= 0)
+				return -ETIMEDOUT;
+			continue;
+		}
+		if (errno != EINTR)
+			return -errno;
+	}
+	/* the fd went with the first byte; the rest is plain data */
+	return (size_t)n < len ? qmp_socket_write(sock, line + n, len - (size_t)n, timeout_ms) : 0;
+}
+
+static int qemu_vm_command_fd(struct engine_vm *vm, const char *cmd, json_t *args, int pass_fd,
+			      int timeout_ms, json_t **ret, char **err);
+
 /* Run one QMP command and wait for its reply. On success *ret (may be NULL)
  * gets a new reference to the "return" value. */
 static int qemu_vm_command(struct engine_vm *vm, const char *cmd, json_t *args, int timeout_ms,
 			   json_t **ret, char **err)
+{
+	return qemu_vm_command_fd(vm, cmd, args, -1, timeout_ms, ret, err);
+}
+
+/* The same, passing pass_fd (>= 0) with the command. */
+static int qemu_vm_command_fd(struct engine_vm *vm, const char *cmd, json_t *args, int pass_fd,
+			      int timeout_ms, json_t **ret, char **err)
 {
 	struct qemu_pending pend = {0};
 	struct timespec ts;
@@ -648,7 +693,10 @@ static int qemu_vm_command(struct engine_vm *vm, const char *cmd, json_t *args, 
 		goto out;
 	pend.next = vm->pending;
 	vm->pending = &pend;
-	r = qmp_socket_write(vm->qmp_fd, line, len, timeout_ms);
+	if (pass_fd >= 0)
+		r = qemu_send_fd(vm->qmp_fd, line, len, pass_fd, timeout_ms);
+	else
+		r = qmp_socket_write(vm->qmp_fd, line, len, timeout_ms);
 	qemu_deadline(&ts, timeout_ms);
 	while (r == 0 && !pend.done && !vm->exited && !vm->qmp_eof) {
 		int w = pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
@@ -1233,6 +1281,98 @@ static int qemu_op_reset(struct engine_vm *vm, char **err)
 	return qemu_op_simple(vm, "system_reset", err);
 }
 
+/* NIC hot-plug (QEMU docs/system/devices/net.rst, qapi/net.json): hand the
+ * tap fd over with getfd, make the netdev from it, then plug virtio-net
+ * into the spare root port of that index (qemu_args.c). Each step undone
+ * when a later one fails. */
+static int qemu_op_nic_add(struct engine_vm *vm, unsigned index, const struct engine_nic *nic,
+			   char **err)
+{
+	char fdname[16], id[16], dev[16], port[16];
+	json_t *args;
+	int r;
+
+	if (index >= ENGINE_MAX_NICS) {
+		qemu_set_err(err, "NIC index %u is out of range", index);
+		return -EINVAL;
+	}
+	snprintf(fdname, sizeof(fdname), "tap%u", index);
+	snprintf(id, sizeof(id), "net%u", index);
+	snprintf(dev, sizeof(dev), "nic%u", index);
+	snprintf(port, sizeof(port), "nicport%u", index);
+	args = json_pack("{s:s}", "fdname", fdname);
+	r = qemu_vm_command_fd(vm, "getfd", args, nic->fd, QEMU_CMD_TIMEOUT_MS, NULL, err);
+	json_decref(args);
+	if (r < 0)
+		return r;
+	args = json_pack("{s:s,s:s,s:s,s:b}", "type", "tap", "id", id, "fd", fdname, "vhost", 0);
+	r = qemu_vm_command(vm, "netdev_add", args, QEMU_CMD_TIMEOUT_MS, NULL, err);
+	json_decref(args);
+	if (r < 0) {
+		args = json_pack("{s:s}", "fdname", fdname);
+		qemu_vm_command(vm, "closefd", args, QEMU_CMD_TIMEOUT_MS, NULL, NULL);
+		json_decref(args);
+		return r;
+	}
+	args = json_pack("{s:s,s:s,s:s,s:s,s:s}", "driver", "virtio-net-pci", "id", dev, "netdev", id,
+			 "mac", nic->mac, "bus", port);
+	if (nic->mtu)
+		json_object_set_new(args, "host_mtu", json_integer(nic->mtu));
+	r = qemu_vm_command(vm, "device_add", args, QEMU_CMD_TIMEOUT_MS, NULL, err);
+	json_decref(args);
+	if (r < 0) {
+		args = json_pack("{s:s}", "id", id);
+		qemu_vm_command(vm, "netdev_del", args, QEMU_CMD_TIMEOUT_MS, NULL, NULL);
+		json_decref(args);
+	}
+	return r;
+}
+
+/* Unplug: device_del only asks the guest (PCIe hot-plug: the guest's pciehp
+ * waits 5 s after the attention button before it lets go), so poll until
+ * the device is gone, then drop the netdev, which closes the tap. */
+static int qemu_op_nic_del(struct engine_vm *vm, unsigned index, int timeout_ms, char **err)
+{
+	char id[16], dev[24], path[48];
+	json_t *args;
+	int r;
+
+	snprintf(id, sizeof(id), "net%u", index);
+	snprintf(dev, sizeof(dev), "nic%u", index);
+	snprintf(path, sizeof(path), "/machine/peripheral/%s", dev);
+	args = json_pack("{s:s}", "id", dev);
+	r = qemu_vm_command(vm, "device_del", args, QEMU_CMD_TIMEOUT_MS, NULL, err);
+	json_decref(args);
+	if (r < 0)
+		return r;
+	for (int waited = 0;; waited += 200) {
+		char *perr = NULL;
+		args = json_pack("{s:s}", "path", path);
+		r = qemu_vm_command(vm, "qom-list", args, QEMU_CMD_TIMEOUT_MS, NULL, &perr);
+		json_decref(args);
+		free(perr);
+		if (r == -EIO)
+			break; /* "Device ... not found": unplugged */
+		if (r < 0 && r != -EIO) {
+			qemu_set_err(err, "QEMU of VM '%s' went away while unplugging NIC %u",
+				     vm->spec.name, index);
+			return r;
+		}
+		if (waited >= timeout_ms) {
+			qemu_set_err(err, "the guest of VM '%s' did not release NIC %u within %d s "
+				     "(does it support PCIe hot-plug?); stop the VM to remove it",
+				     vm->spec.name, index, timeout_ms / 1000);
+			return -ETIMEDOUT;
+		}
+		struct timespec ts = {0, 200 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	args = json_pack("{s:s}", "id", id);
+	r = qemu_vm_command(vm, "netdev_del", args, QEMU_CMD_TIMEOUT_MS, NULL, err);
+	json_decref(args);
+	return r;
+}
+
 static int qemu_op_force_stop(struct engine_vm *vm, char **err)
 {
 	char *ignored = NULL;
@@ -1407,6 +1547,8 @@ static const struct engine_ops qemu_ops = {
 	.pause = qemu_op_pause,
 	.resume = qemu_op_resume,
 	.reset = qemu_op_reset,
+	.nic_add = qemu_op_nic_add,
+	.nic_del = qemu_op_nic_del,
 	.query = qemu_op_query,
 	.pid = qemu_op_pid,
 	.console_read = qemu_op_console_read,
