@@ -42,7 +42,7 @@ static const struct main_cmd main_cmds[] = {
 	{"vm", "update", cli_vm_update, cli_vm_update_opts, 1, 1,
 	 "NAME [--vcpus N] [--memory SIZE] [--description D] [--autostart|--no-autostart]\n"
 	 "       [--restart on-crash|never] [--firmware bios|uefi] [--kernel K [--initrd I] [--cmdline S]]\n"
-	 "       [--nic SPEC]... | [--no-nics]   (NICs replace the list; a running VM may change firewalls only)",
+	 "       [--nic SPEC]... | [--no-nics]   (replaces the NICs; running: firewalls, add/remove at the end)",
 	 "change a stopped VM"},
 	{"vm", "start", cli_vm_start, main_no_opts, 1, 1, "NAME", "start a VM"},
 	{"vm", "stop", cli_vm_stop, cli_vm_stop_opts, 1, 1, "NAME [--timeout S]",
