@@ -229,6 +229,25 @@ enum cli_cmd_opt {
 	CLI_OPT_RESULT,
 	CLI_OPT_LIMIT,
 	CLI_OPT_FILE,
+	CLI_OPT_PRIORITY,
+	CLI_OPT_MAX_VMS,
+	CLI_OPT_MAX_VCPUS,
+	CLI_OPT_MAX_MEMORY,
+	CLI_OPT_MAX_DISK,
+	CLI_OPT_CPU_RATIO,
+	CLI_OPT_MEMORY_RATIO,
+	CLI_OPT_FULL = 400, /* snapshot and backup commands */
+	CLI_OPT_STOP,
+	CLI_OPT_MERGE,
+	CLI_OPT_EVERY,
+	CLI_OPT_DAILY_AT,
+	CLI_OPT_KEEP_COUNT,
+	CLI_OPT_KEEP_AGE,
+	CLI_OPT_START_AT,
+	CLI_OPT_OVERWRITE,
+	CLI_OPT_BOOT_LINE,
+	CLI_OPT_SNAPSHOTS,
+	CLI_OPT_BACKUPS,
 };
 
 extern const struct cli_opt cli_vm_create_opts[];
@@ -237,6 +256,34 @@ extern const struct cli_opt cli_vm_stop_opts[];
 extern const struct cli_opt cli_vm_delete_opts[];
 extern const struct cli_opt cli_vm_log_opts[];
 extern const struct cli_opt cli_image_import_opts[];
+extern const struct cli_opt cli_project_opts[];
+extern const struct cli_opt cli_host_capacity_opts[];
+extern const struct cli_opt cli_snapshot_create_opts[];
+extern const struct cli_opt cli_snapshot_revert_opts[];
+extern const struct cli_opt cli_snapshot_delete_opts[];
+extern const struct cli_opt cli_schedule_add_opts[];
+extern const struct cli_opt cli_backup_create_opts[];
+extern const struct cli_opt cli_backup_restore_opts[];
+extern const struct cli_opt cli_backup_drill_opts[];
+
+/* snapshot.c: `vessel snapshot ...` (docs/cli.md "Snapshots") */
+int cli_snapshot_list(struct cli *cli, const struct cli_args *a);
+int cli_snapshot_create(struct cli *cli, const struct cli_args *a);
+int cli_snapshot_show(struct cli *cli, const struct cli_args *a);
+int cli_snapshot_revert(struct cli *cli, const struct cli_args *a);
+int cli_snapshot_delete(struct cli *cli, const struct cli_args *a);
+int cli_schedule_add(struct cli *cli, const struct cli_args *a);
+int cli_schedule_list(struct cli *cli, const struct cli_args *a);
+int cli_schedule_delete(struct cli *cli, const struct cli_args *a);
+/* backup.c: `vessel backup ...` (docs/cli.md "Backups") */
+int cli_backup_create(struct cli *cli, const struct cli_args *a);
+int cli_backup_list(struct cli *cli, const struct cli_args *a);
+int cli_backup_show(struct cli *cli, const struct cli_args *a);
+int cli_backup_delete(struct cli *cli, const struct cli_args *a);
+int cli_backup_verify(struct cli *cli, const struct cli_args *a);
+int cli_backup_restore(struct cli *cli, const struct cli_args *a);
+int cli_backup_drill(struct cli *cli, const struct cli_args *a);
+int cli_backup_drills(struct cli *cli, const struct cli_args *a);
 
 /* Build the POST /vms body from `vm create` arguments (pos[0] is the name).
  * Pure: touches no network. Returns 0 or -EINVAL with a sentence in err. */
@@ -287,6 +334,22 @@ int cli_task_list(struct cli *cli, const struct cli_args *a);
 int cli_task_show(struct cli *cli, const struct cli_args *a);
 
 int cli_host_info(struct cli *cli, const struct cli_args *a);
+/* `host capacity`: GET (or PATCH with --cpu-ratio/--memory-ratio)
+ * /api/v1/host/capacity as a table. */
+int cli_host_capacity(struct cli *cli, const struct cli_args *a);
+int cli_capacity_table(const json_t *capacity, struct cli_table **out);
+
+/* project.c */
+/* Build the POST/PATCH /projects body from the options (create: pos[0] is
+ * the name). Quota "none" or "unlimited" sends null. Pure. */
+int cli_project_body(const struct cli_args *a, bool create, json_t **out, char *err,
+		     size_t errlen);
+int cli_project_table(const json_t *projects, struct cli_table **out);
+int cli_project_list(struct cli *cli, const struct cli_args *a);
+int cli_project_show(struct cli *cli, const struct cli_args *a);
+int cli_project_create(struct cli *cli, const struct cli_args *a);
+int cli_project_update(struct cli *cli, const struct cli_args *a);
+int cli_project_delete(struct cli *cli, const struct cli_args *a);
 
 /* network.c: networks, firewalls and VM NICs. The builders are pure. */
 extern const struct cli_opt cli_network_create_opts[];

@@ -36,14 +36,17 @@ static const struct main_cmd main_cmds[] = {
 	 "NAME [--vcpus N] [--memory 512M|2G] [--image IMG [--full-copy]] [--disk-size 10G]\n"
 	 "       [--blank-disk SIZE]... [--firmware bios|uefi] [--kernel K [--initrd I] [--cmdline S]]\n"
 	 "       [--description D] [--autostart] [--restart on-crash|never] [--no-wait]\n"
+	 "       [--project P] [--priority P0..P4]\n"
 	 "       [--nic NETWORK[,vlan=N][,mac=M][,firewall=F][,bandwidth=MBIT]]...",
 	 "create a VM (a full copy of an image is waited for unless --no-wait)"},
 	{"vm", "show", cli_vm_show, main_no_opts, 1, 1, "NAME", "show a VM"},
 	{"vm", "update", cli_vm_update, cli_vm_update_opts, 1, 1,
 	 "NAME [--vcpus N] [--memory SIZE] [--description D] [--autostart|--no-autostart]\n"
 	 "       [--restart on-crash|never] [--firmware bios|uefi] [--kernel K [--initrd I] [--cmdline S]]\n"
-	 "       [--nic SPEC]... | [--no-nics]   (replaces the NICs; running: firewalls, add/remove at the end)",
-	 "change a stopped VM"},
+	 "       [--project P] [--priority P0..P4]\n"
+	 "       [--nic SPEC]... | [--no-nics]   (NICs replace the list)",
+	 "change a stopped VM (--priority, the NICs' firewall= and NICs added or removed at the end also "
+	 "while it runs)"},
 	{"vm", "start", cli_vm_start, main_no_opts, 1, 1, "NAME", "start a VM"},
 	{"vm", "stop", cli_vm_stop, cli_vm_stop_opts, 1, 1, "NAME [--timeout S]",
 	 "power a VM down (ACPI), forcing it off after the timeout"},
@@ -51,7 +54,8 @@ static const struct main_cmd main_cmds[] = {
 	{"vm", "reboot", cli_vm_reboot, main_no_opts, 1, 1, "NAME", "reset a VM"},
 	{"vm", "pause", cli_vm_pause, main_no_opts, 1, 1, "NAME", "pause a running VM"},
 	{"vm", "resume", cli_vm_resume, main_no_opts, 1, 1, "NAME", "resume a paused VM"},
-	{"vm", "delete", cli_vm_delete, cli_vm_delete_opts, 1, 1, "NAME [--force]",
+	{"vm", "delete", cli_vm_delete, cli_vm_delete_opts, 1, 1,
+	 "NAME [--force] [--snapshots delete] [--backups keep|delete]",
 	 "delete a VM and its disks (--force: even while it runs)"},
 	{"vm", "console", cli_vm_console, main_no_opts, 1, 1, "NAME",
 	 "attach to the serial console (detach with Ctrl-])"},
@@ -99,6 +103,53 @@ static const struct main_cmd main_cmds[] = {
 	 "show audit log entries"},
 	{"audit", "verify", cli_audit_verify, cli_audit_verify_opts, 0, 0, "[--file PATH]",
 	 "check the audit log's hash chain (exit 1 when it is broken)"},
+	{"host", "capacity", cli_host_capacity, cli_host_capacity_opts, 0, 0,
+	 "[--cpu-ratio R] [--memory-ratio R]",
+	 "show capacity, overcommit ratios and what is allocated (or change the ratios)"},
+	{"project", "list", cli_project_list, main_no_opts, 0, 0, "", "list projects with usage and quotas"},
+	{"project", "show", cli_project_show, main_no_opts, 1, 1, "NAME", "show a project"},
+	{"project", "create", cli_project_create, cli_project_opts, 1, 1,
+	 "NAME [--description D] [--max-vms N] [--max-vcpus N] [--max-memory SIZE] [--max-disk SIZE]",
+	 "create a project with quotas (unlimited where not given)"},
+	{"project", "update", cli_project_update, cli_project_opts, 1, 1,
+	 "NAME [--description D] [--max-vms N|none] [--max-vcpus N|none] [--max-memory SIZE|none]\n"
+	 "       [--max-disk SIZE|none]",
+	 "change a project's description or quotas ('none': unlimited)"},
+	{"project", "delete", cli_project_delete, main_no_opts, 1, 1, "NAME",
+	 "delete a project that has no VMs"},
+	{"snapshot", "list", cli_snapshot_list, main_no_opts, 1, 1, "VM",
+	 "list a VM's snapshots as a tree, with the space each uses"},
+	{"snapshot", "create", cli_snapshot_create, cli_snapshot_create_opts, 2, 2,
+	 "VM NAME [--full] [--description D]",
+	 "take a snapshot (--full: with memory, so revert resumes the guest)"},
+	{"snapshot", "show", cli_snapshot_show, main_no_opts, 2, 2, "VM NAME", "show a snapshot"},
+	{"snapshot", "revert", cli_snapshot_revert, cli_snapshot_revert_opts, 2, 2,
+	 "VM NAME [--stop]", "revert a VM to a snapshot (--stop: stop it first if it runs)"},
+	{"snapshot", "delete", cli_snapshot_delete, cli_snapshot_delete_opts, 2, 2,
+	 "VM NAME [--merge]", "delete a snapshot (--merge: also when others depend on it)"},
+	{"snapshot", "schedule-add", cli_schedule_add, cli_schedule_add_opts, 1, 1,
+	 "VM --every 15m|2h | --daily-at HH:MM [--full] [--keep-count N] [--keep-age 7d]\n"
+	 "       [--start-at 2026-11-26T07:00:00Z]",
+	 "snapshot a VM on a schedule, pruning by count and age (default: keep 7 days)"},
+	{"snapshot", "schedules", cli_schedule_list, main_no_opts, 1, 1, "VM",
+	 "list a VM's snapshot schedules"},
+	{"snapshot", "schedule-delete", cli_schedule_delete, main_no_opts, 2, 2, "VM ID",
+	 "remove a schedule (its snapshots stay)"},
+	{"backup", "create", cli_backup_create, cli_backup_create_opts, 1, 1,
+	 "VM [--full] [--no-wait]", "back up a VM to the backup store (incremental when possible)"},
+	{"backup", "list", cli_backup_list, main_no_opts, 0, 1, "[VM]", "list backups"},
+	{"backup", "show", cli_backup_show, main_no_opts, 1, 1, "ID", "show a backup"},
+	{"backup", "delete", cli_backup_delete, main_no_opts, 1, 1, "ID", "delete a backup"},
+	{"backup", "verify", cli_backup_verify, main_no_opts, 1, 1, "ID",
+	 "re-read a backup and check every checksum (exit 1 naming the first bad chunk)"},
+	{"backup", "restore", cli_backup_restore, cli_backup_restore_opts, 2, 2,
+	 "ID VM [--overwrite] [--no-wait]",
+	 "restore to a new VM, or over a stopped VM with --overwrite"},
+	{"backup", "drill", cli_backup_drill, cli_backup_drill_opts, 1, 1,
+	 "ID --boot-line TEXT [--timeout S] [--no-wait]",
+	 "restore drill: boot a temporary copy, record RTO and RPO, delete it"},
+	{"backup", "drills", cli_backup_drills, main_no_opts, 1, 1, "VM",
+	 "show a VM's restore drill results"},
 };
 
 static void main_usage(FILE *f, const char *group)
@@ -195,8 +246,8 @@ int main(int argc, char **argv)
 			return args.help ? 0 : CLI_EXIT_USAGE;
 		}
 		if (!known_group)
-			fprintf(stderr, "vessel: unknown command '%s'; commands are vm, image, task, host, network, "
-				"firewall, token, audit "
+			fprintf(stderr, "vessel: unknown command '%s'; commands are vm, image, task, host, project, "
+				"network, firewall, snapshot, backup, token, audit "
 				"(see vessel --help)\n", group);
 		else if (!cmd_idx)
 			fprintf(stderr, "vessel: '%s' needs a command (see vessel %s --help)\n", group, group);

@@ -29,6 +29,8 @@ const struct cli_opt cli_vm_create_opts[] = {
 	{"autostart", CLI_OPT_AUTOSTART, false},
 	{"restart", CLI_OPT_RESTART, true},
 	{"no-wait", CLI_OPT_NO_WAIT, false},
+	{"project", CLI_OPT_PROJECT, true},
+	{"priority", CLI_OPT_PRIORITY, true},
 	{"nic", CLI_OPT_NIC, true},
 	{NULL, 0, false},
 };
@@ -46,6 +48,8 @@ const struct cli_opt cli_vm_update_opts[] = {
 	{"autostart", CLI_OPT_AUTOSTART, false},
 	{"no-autostart", CLI_OPT_NO_AUTOSTART, false},
 	{"restart", CLI_OPT_RESTART, true},
+	{"project", CLI_OPT_PROJECT, true},
+	{"priority", CLI_OPT_PRIORITY, true},
 	{NULL, 0, false},
 };
 
@@ -56,6 +60,8 @@ const struct cli_opt cli_vm_stop_opts[] = {
 
 const struct cli_opt cli_vm_delete_opts[] = {
 	{"force", CLI_OPT_FORCE, false},
+	{"snapshots", CLI_OPT_SNAPSHOTS, true},
+	{"backups", CLI_OPT_BACKUPS, true},
 	{NULL, 0, false},
 };
 
@@ -128,6 +134,15 @@ static int vm_common_fields(const struct cli_args *a, json_t *body, char *err, s
 		if (ret < 0)
 			return ret;
 	}
+
+	/* Project and priority names are checked by vesseld, which knows
+	 * which projects exist. */
+	v = cli_args_get(a, CLI_OPT_PROJECT);
+	if (v && (ret = vm_set(body, "project", json_string(v))) < 0)
+		return ret;
+	v = cli_args_get(a, CLI_OPT_PRIORITY);
+	if (v && (ret = vm_set(body, "priority", json_string(v))) < 0)
+		return ret;
 
 	const char *fw = cli_args_get(a, CLI_OPT_FIRMWARE);
 	const char *kernel = cli_args_get(a, CLI_OPT_KERNEL);
@@ -262,7 +277,8 @@ int cli_vm_update_body(const struct cli_args *a, json_t **out, char *err, size_t
 		goto out;
 	if (json_object_size(body) == 0) {
 		snprintf(err, errlen, "nothing to change; give at least one of --vcpus, --memory, --description, "
-			 "--autostart, --no-autostart, --restart, --firmware, --kernel, --nic, --no-nics");
+			 "--autostart, --no-autostart, --restart, --firmware, --kernel, --project, --priority, "
+			 "--nic, --no-nics");
 		ret = -EINVAL;
 		goto out;
 	}
@@ -286,7 +302,7 @@ uint64_t cli_vm_disk_bytes(const json_t *vm)
 
 int cli_vm_table(const json_t *vms, struct cli_table **out)
 {
-	static const char *const hdr[] = {"NAME", "STATE", ">VCPUS", ">MEMORY", ">DISK", "IMAGE", "AUTOSTART", "PID"};
+	static const char *const hdr[] = {"NAME", "STATE", ">VCPUS", ">MEMORY", ">DISK", "IMAGE", "PROJECT", "PRIO", "AUTOSTART", "PID"};
 	struct cli_table *t = NULL;
 	size_t i;
 	json_t *vm;
@@ -307,6 +323,7 @@ int cli_vm_table(const json_t *vms, struct cli_table **out)
 			cli_json_str(vm, "name"), cli_json_str(vm, "state"), vcpus, mem,
 			db ? disk : NULL,
 			cli_json_str(json_array_get(json_object_get(vm, "disks"), 0), "image"),
+			cli_json_str(vm, "project"), cli_json_str(vm, "priority"),
 			cli_json_bool(vm, "autostart") ? "yes" : "no",
 			p >= 0 ? pid : NULL,
 		};
@@ -351,6 +368,8 @@ static void vm_print(const json_t *vm)
 				       ? cli_json_str(vm, "description") : "-");
 	VM_KV("autostart", "%s", cli_json_bool(vm, "autostart") ? "yes" : "no");
 	VM_STR("restart policy", "restart_policy");
+	VM_STR("project", "project");
+	VM_STR("priority", "priority");
 
 	json_t *boot = json_object_get(vm, "boot");
 	const char *fw = cli_json_str(boot, "firmware");
@@ -579,7 +598,19 @@ int cli_vm_delete(struct cli *cli, const struct cli_args *a)
 	char *path = NULL;
 	int ret;
 
-	ret = cli_path(&path, cli_args_has(a, CLI_OPT_FORCE) ? "/vms/%s?force=true" : "/vms/%s", a->pos[0]);
+	/* --snapshots delete / --backups keep|delete answer vesseld's question
+	 * about them (docs/backups.md "Deleting a VM"). */
+	const char *snaps = cli_args_get(a, CLI_OPT_SNAPSHOTS), *backs = cli_args_get(a, CLI_OPT_BACKUPS);
+	ret = cli_path(&path, "/vms/%s", a->pos[0]);
+	if (ret == 0) {
+		char *full = NULL;
+		if (asprintf(&full, "%s?force=%s%s%s%s%s", path,
+			     cli_args_has(a, CLI_OPT_FORCE) ? "true" : "false", snaps ? "&snapshots=" : "",
+			     snaps ? snaps : "", backs ? "&backups=" : "", backs ? backs : "") < 0)
+			ret = -ENOMEM;
+		free(path);
+		path = ret == 0 ? full : NULL;
+	}
 	if (ret < 0)
 		goto out;
 	ret = cli_api(cli, "DELETE", path, NULL, &resp);

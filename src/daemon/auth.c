@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "daemon/model.h"
 #include "lib/audit_chain.h"
 #include "lib/util.h"
 
@@ -66,7 +67,7 @@ bool auth_scope_allows(const struct auth_identity *who, const char *vm_project)
 
 const char *auth_vm_project(const struct vm_record *rec)
 {
-	return NULL;
+	return rec ? rec->project : NULL;
 }
 
 static void auth_hex(const uint8_t *raw, size_t n, char *out)

@@ -70,9 +70,7 @@ bool auth_role_allows(enum auth_role have, enum auth_role need);
  * on every project. */
 bool auth_scope_allows(const struct auth_identity *who, const char *vm_project);
 
-/* The project a VM belongs to, for auth_scope_allows. VM records do not
- * carry a project yet (projects and quotas add vm_record.project); until
- * then every VM is in "default". */
+/* The project a VM belongs to, for auth_scope_allows. */
 struct vm_record;
 const char *auth_vm_project(const struct vm_record *rec);
 

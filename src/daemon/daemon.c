@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon/audit.h"
+#include "daemon/history.h"
 #include "daemon/http.h"
 #include "daemon/store.h"
 #include "lib/util.h"
@@ -255,6 +256,15 @@ int daemon_new(const struct daemon_config *cfg, struct engine *engine, struct da
 	/* Which vesseld last opened the database: helps whoever reads a
 	 * data directory from a backup. */
 	store_setting_put(d->store, "vesseld_version", "0.1.0");
+	if ((r = admission_init(d, err)) < 0)
+		goto out;
+	if (d->cfg.cgroup_root[0])
+		cgroup_tree_init(&d->cgroups, strcmp(d->cfg.cgroup_root, "auto") == 0 ?
+						      NULL : d->cfg.cgroup_root, true);
+	else
+		snprintf(d->cgroups.reason, sizeof(d->cgroups.reason),
+			 "vesseld runs without a cgroup root (--cgroup-root none), so VM priorities "
+			 "are stored but not enforced");
 	if (engine && engine->ops->host_info(engine, &d->host) < 0)
 		log_warn("the engine could not report host capabilities");
 	if (!d->host.kvm)
@@ -272,7 +282,7 @@ int daemon_start(struct daemon *d, char **err)
 {
 	int r;
 	if ((r = task_registry_load(d)) < 0 || (r = image_registry_load(d)) < 0 ||
-	    (r = vm_registry_load(d)) < 0) {
+	    (r = project_registry_load(d)) < 0 || (r = vm_registry_load(d)) < 0) {
 		asprintf(err, "cannot load state from the database: %s", strerror(-r));
 		return r;
 	}
@@ -281,6 +291,12 @@ int daemon_start(struct daemon *d, char **err)
 		return r;
 	}
 	vm_registry_resume(d);
+	snapshots_scheduler_start(d);
+	if ((r = history_new(d->cfg.history_interval_s, &d->history)) < 0 ||
+	    (r = history_start(d->history, d)) < 0) {
+		asprintf(err, "cannot start the history sampler: %s", strerror(-r));
+		return r;
+	}
 	/* TCP first: clients (and the tests) take the Unix socket answering
 	 * as "vesseld is up", so TCP must be listening by then. */
 	if (d->cfg.listen[0] && (r = http_server_start(d, false, &d->tcp, err)) < 0)
@@ -301,6 +317,7 @@ void daemon_stop(struct daemon *d)
 	http_server_quiesce(d->tcp);
 	http_server_quiesce(d->unix_srv);
 	networks_stop(d);
+	history_stop(d->history);
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += DAEMON_STOP_WAIT_S;
@@ -332,7 +349,9 @@ void daemon_free(struct daemon *d)
 	if (left)
 		return; /* threads still use it; the process is about to exit */
 	networks_free(d);
+	history_free(d->history);
 	vm_registry_free(d);
+	project_registry_free(d);
 	image_registry_free(d);
 	task_registry_free(d);
 	audit_free(d->audit);

@@ -16,6 +16,8 @@
 #include <stddef.h>
 
 #include "daemon/auth.h"
+#include "daemon/admission.h"
+#include "daemon/cgroup.h"
 #include "daemon/engine/engine.h"
 #include "daemon/model.h"
 #include "daemon/validate.h"
@@ -31,8 +33,19 @@ struct daemon_config {
 	char *allow_dirs[DAEMON_MAX_ALLOW_DIRS];
 	size_t nr_allow_dirs;
 	char qemu_img[PATH_MAX]; /* "qemu-img" from PATH unless set */
+	char backup_store[PATH_MAX]; /* empty = DATA_DIR/backups */
 	unsigned http_threads;   /* 0 = number of CPUs */
+	char web_dir[PATH_MAX];  /* web UI files; empty = none served */
+	unsigned history_interval_s; /* history sampling period; 0 = default (5 s) */
 	struct auth_limits auth_limits; /* all zero = AUTH_LIMITS_DEFAULT */
+	/* Admission (docs/operations.md "Capacity, overcommit and quotas"):
+	 * capacity overrides (0 = detect from the machine) and overcommit
+	 * ratios (0 = the stored setting, else the default). */
+	uint64_t capacity_cpus, capacity_memory_mib, capacity_disk_gib;
+	double cpu_ratio, memory_ratio;
+	/* cgroup v2 root for VM groups: "" = none (priorities not enforced),
+	 * "auto" = <cgroup2 mount>/vessel.slice, else that directory. */
+	char cgroup_root[PATH_MAX];
 };
 
 /* An API error: HTTP status, code from docs/api.md and a sentence. */
@@ -40,6 +53,11 @@ struct daemon_err {
 	unsigned status;
 	const char *code;
 	char message[DAEMON_ERR_MAX];
+	/* Admission refusals carry their numbers into the error body. */
+	bool has_refusal;
+	bool refusal_host; /* host capacity, else a project quota */
+	struct admission_refusal refusal;
+	char refusal_project[MODEL_NAME_MAX];
 };
 
 __attribute__((format(printf, 4, 5))) int daemon_err_set(struct daemon_err *e, unsigned status,
@@ -60,12 +78,16 @@ struct vm {
 	uint64_t restarts_ns[3];     /* restart_policy bound: 3 per 60 s */
 	int refs;                    /* under d->vms_lock */
 	bool removed;                /* deleted: no longer in d->vms */
+	/* Saved machine state the next start loads (revert of a full
+	 * snapshot, snapshots.c); cleared by that start. op_lock held. */
+	char incoming[PATH_MAX];
 };
 
 struct image_entry; /* images.c */
 struct net_state;   /* networks.c */
 struct task;        /* tasks.c */
 struct http_server; /* http.c */
+struct history;     /* history.c */
 struct audit_log;   /* audit.c */
 
 struct daemon {
@@ -85,6 +107,14 @@ struct daemon {
 	struct vm **vms;         /* sorted by name */
 	size_t nr_vms, cap_vms;
 	struct vm_list_cache *vms_cache; /* NULL = rebuild */
+	/* Projects and host capacity are under vms_lock too: an admission
+	 * decision reads them with the VM list and changes a VM's state or
+	 * inserts it in the same critical section (admission.h). */
+	struct project_record **projects; /* sorted by name */
+	size_t nr_projects, cap_projects;
+	struct admission_host capacity;
+	uint64_t detected[ADMISSION_DIM_COUNT]; /* capacity found on the machine */
+	struct cgroup_tree cgroups;             /* set at start, then read-only */
 
 	pthread_mutex_t images_lock;
 	struct image_record **images;
@@ -101,6 +131,7 @@ struct daemon {
 	struct net_state *net; /* networks.c: networks, firewalls, dnsmasq supervisor */
 
 	struct http_server *tcp, *unix_srv;
+	struct history *history; /* resource history for the web UI's graphs */
 	volatile bool shutting_down;
 
 	struct auth_limiter *limiter; /* failed authentications per client address */
@@ -161,6 +192,73 @@ int vm_force_stop(struct daemon *d, struct vm *vm, struct daemon_err *e);
 int vm_reboot(struct daemon *d, struct vm *vm, struct daemon_err *e);
 int vm_pause(struct daemon *d, struct vm *vm, struct daemon_err *e);
 int vm_resume(struct daemon *d, struct vm *vm, struct daemon_err *e);
+/* Point disk idx at another file (a snapshot overlay, a restored disk) and
+ * save; size_bytes 0 keeps the recorded size. op_lock held by the caller. */
+int vm_disk_set(struct daemon *d, struct vm *vm, unsigned idx, const char *path,
+		uint64_t size_bytes);
+
+/* snapshots.c: snapshots, schedules and their pruning thread */
+void snapshots_scheduler_start(struct daemon *d);
+/* Names of vm's snapshots (a JSON array, never NULL). */
+json_t *snapshots_of_vm(struct daemon *d, const char *vm);
+/* Forget vm's snapshots, schedules, drill results and backup chain (its
+ * files go with the VM directory; backups stay in the store). */
+void snapshots_forget_vm(struct daemon *d, const char *vm);
+/* The VM's disks no longer stand on any snapshot (restored over). */
+void snapshots_head_clear(struct daemon *d, const char *vm);
+
+/* backups.c */
+/* Ids of the complete backups of vm in the backup store. */
+json_t *backups_of_vm(struct daemon *d, const char *vm);
+int backups_delete_of_vm(struct daemon *d, const char *vm, struct daemon_err *e);
+
+/* vm.c: the amounts in use, under vms_lock. host: VMs holding CPU and
+ * memory (admission_state_uses_host); project: every VM of the project.
+ * exclude (may be NULL) is left out, for a VM whose own numbers change. */
+void vm_usage_host_locked(struct daemon *d, const struct vm *exclude, struct admission_amount *out);
+void vm_usage_project_locked(struct daemon *d, const char *project, const struct vm *exclude,
+			     struct admission_amount *out);
+size_t vm_count_project_locked(struct daemon *d, const char *project);
+
+/* projects.c */
+int project_registry_load(struct daemon *d);
+void project_registry_free(struct daemon *d);
+const struct project_record *project_find_locked(struct daemon *d, const char *name);
+/* Fill e with a 409 carrying the refusal's numbers; returns -EBUSY. */
+int admission_err_host(struct daemon_err *e, const char *vm, const char *action,
+		       const struct admission_refusal *why);
+int admission_err_quota(struct daemon_err *e, const char *vm, const char *project,
+			const struct admission_refusal *why);
+/* Under vms_lock: may rec (a new VM, or a changed one when self is set)
+ * exist in its project and fit the host at all? 0 or an error in e. */
+int admission_check_define_locked(struct daemon *d, const struct vm_record *rec,
+				  const struct vm *self, struct daemon_err *e);
+/* Detect capacity, apply overrides and stored/configured ratios. */
+int admission_init(struct daemon *d, char **err);
+
+/* vm.c: the amounts in use, under vms_lock. host: VMs holding CPU and
+ * memory (admission_state_uses_host); project: every VM of the project.
+ * exclude (may be NULL) is left out, for a VM whose own numbers change. */
+void vm_usage_host_locked(struct daemon *d, const struct vm *exclude, struct admission_amount *out);
+void vm_usage_project_locked(struct daemon *d, const char *project, const struct vm *exclude,
+			     struct admission_amount *out);
+size_t vm_count_project_locked(struct daemon *d, const char *project);
+
+/* projects.c */
+int project_registry_load(struct daemon *d);
+void project_registry_free(struct daemon *d);
+const struct project_record *project_find_locked(struct daemon *d, const char *name);
+/* Fill e with a 409 carrying the refusal's numbers; returns -EBUSY. */
+int admission_err_host(struct daemon_err *e, const char *vm, const char *action,
+		       const struct admission_refusal *why);
+int admission_err_quota(struct daemon_err *e, const char *vm, const char *project,
+			const struct admission_refusal *why);
+/* Under vms_lock: may rec (a new VM, or a changed one when self is set)
+ * exist in its project and fit the host at all? 0 or an error in e. */
+int admission_check_define_locked(struct daemon *d, const struct vm_record *rec,
+				  const struct vm *self, struct daemon_err *e);
+/* Detect capacity, apply overrides and stored/configured ratios. */
+int admission_init(struct daemon *d, char **err);
 
 /* images.c */
 int image_registry_load(struct daemon *d);

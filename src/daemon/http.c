@@ -23,8 +23,10 @@
 #include <unistd.h>
 
 #include "daemon/audit.h"
+#include "daemon/history.h"
 #include "daemon/metrics.h"
 #include "daemon/networks.h"
+#include "daemon/static.h"
 #include "daemon/store.h"
 #include "lib/util.h"
 
@@ -50,7 +52,7 @@ struct http_server {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 const struct http_route http_routes[] = {
-	{"GET", "/", host_index, false},
+	{"GET", "/", static_get, false},
 	{"GET", "/api/v1/host", host_get, false},
 	{"GET", "/api/v1/openapi.json", host_openapi, false},
 	{"GET", "/api/v1/vms", vms_list, false},
@@ -75,7 +77,6 @@ const struct http_route http_routes[] = {
 	{"DELETE", "/api/v1/images/{name}", images_delete, true, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/tasks", tasks_list, false},
 	{"GET", "/api/v1/tasks/{id}", tasks_get, false},
-	{"GET", "/metrics", metrics_get, false},
 	/* networks and rule sets change the host's interfaces and nftables */
 	{"GET", "/api/v1/networks", networks_list, false},
 	{"POST", "/api/v1/networks", networks_create, true, AUTH_ROLE_ADMIN},
@@ -87,11 +88,41 @@ const struct http_route http_routes[] = {
 	{"GET", "/api/v1/firewalls/{name}", firewalls_get, false},
 	{"PUT", "/api/v1/firewalls/{name}", firewalls_put, true, AUTH_ROLE_ADMIN},
 	{"DELETE", "/api/v1/firewalls/{name}", firewalls_delete, true, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/host/history", history_host_get, false},
+	{"GET", "/api/v1/vms/{name}/history", history_vm_get, false},
+	/* like the serial console: the socket carries keyboard and mouse input */
+	{"GET", "/api/v1/vms/{name}/vnc/ws", vnc_ws, false, AUTH_ROLE_OPERATOR},
+	{"GET", "/api/v1/whoami", whoami_get, false},
 	{"GET", "/api/v1/tokens", tokens_list, false, AUTH_ROLE_ADMIN},
 	{"POST", "/api/v1/tokens", tokens_create, false, AUTH_ROLE_ADMIN},
 	{"DELETE", "/api/v1/tokens/{id}", tokens_revoke, false, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/audit", audit_get, true, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/audit/verify", audit_verify_get, true, AUTH_ROLE_ADMIN},
+	{"GET", "/metrics", metrics_get, true}, /* asks each QEMU over QMP */
+	{"GET", "/api/v1/projects", projects_list, false},
+	/* projects, quotas and capacity are host-wide settings */
+	{"POST", "/api/v1/projects", projects_create, false, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/projects/{name}", projects_get, false},
+	{"PATCH", "/api/v1/projects/{name}", projects_patch, false, AUTH_ROLE_ADMIN},
+	{"DELETE", "/api/v1/projects/{name}", projects_delete, false, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/host/capacity", host_capacity_get, false},
+	{"PATCH", "/api/v1/host/capacity", host_capacity_patch, false, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/vms/{name}/snapshots", snapshots_list, true},
+	{"POST", "/api/v1/vms/{name}/snapshots", snapshots_create, true},
+	{"GET", "/api/v1/vms/{name}/snapshots/{snap}", snapshots_get, true},
+	{"DELETE", "/api/v1/vms/{name}/snapshots/{snap}", snapshots_delete, true},
+	{"POST", "/api/v1/vms/{name}/snapshots/{snap}/revert", snapshots_revert, true},
+	{"GET", "/api/v1/vms/{name}/schedules", schedules_list, true},
+	{"POST", "/api/v1/vms/{name}/schedules", schedules_create, true},
+	{"DELETE", "/api/v1/vms/{name}/schedules/{id}", schedules_delete, true},
+	{"GET", "/api/v1/vms/{name}/drills", backups_drills, true},
+	{"GET", "/api/v1/backups", backups_list, true},
+	{"POST", "/api/v1/backups", backups_create, true},
+	{"GET", "/api/v1/backups/{id}", backups_get, true},
+	{"DELETE", "/api/v1/backups/{id}", backups_delete, true},
+	{"POST", "/api/v1/backups/{id}/verify", backups_verify, true},
+	{"POST", "/api/v1/backups/{id}/restore", backups_restore, true},
+	{"POST", "/api/v1/backups/{id}/drill", backups_drill, true},
 };
 #pragma GCC diagnostic pop
 const size_t http_nr_routes = ARRAY_SIZE(http_routes);
@@ -157,6 +188,22 @@ void http_reply_err(struct http_req *req, const struct daemon_err *e)
 {
 	json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", e->code ? e->code : "internal",
 			      "message", e->message);
+	if (j && e->has_refusal) {
+		/* docs/api.md "Admission errors": the numbers behind a 409. */
+		const struct admission_refusal *w = &e->refusal;
+		json_t *o = json_object_get(j, "error");
+		json_object_set_new(o, "dimension", json_string(admission_dim_name(w->dim)));
+		json_object_set_new(o, "asked", json_integer((json_int_t)w->asked));
+		json_object_set_new(o, "used", json_integer((json_int_t)w->used));
+		if (e->refusal_host) {
+			json_object_set_new(o, "capacity", json_integer((json_int_t)w->capacity));
+			json_object_set_new(o, "ratio", json_real(w->ratio));
+			json_object_set_new(o, "allocatable", json_integer((json_int_t)w->limit));
+		} else {
+			json_object_set_new(o, "project", json_string(e->refusal_project));
+			json_object_set_new(o, "quota", json_integer((json_int_t)w->limit));
+		}
+	}
 	http_reply_json(req, e->status ? e->status : 500, j);
 }
 
@@ -221,6 +268,8 @@ static enum MHD_Result http_queue(struct http_req *req)
 		MHD_add_response_header(resp, req->hdr_name[i], req->hdr_value[i]);
 	metrics_request_count(req->method, req->status);
 	http_audit(req);
+	metrics_route_count(req->route ? (int)(req->route - http_routes) : -1, req->status,
+			    util_now_ns() - req->t0_ns);
 	enum MHD_Result r = MHD_queue_response(req->conn, req->status, resp);
 	MHD_destroy_response(resp);
 	req->custom = NULL;
@@ -314,9 +363,10 @@ static bool http_authenticate(struct http_req *req)
 		given = auth + 7;
 	} else {
 		/* Browsers cannot set headers on a WebSocket, so the console
-		 * socket also takes the token as a query parameter. */
+		 * and VNC sockets also take the token as a query parameter. */
 		size_t n = strlen(req->path);
-		if (n > 11 && strcmp(req->path + n - 11, "/console/ws") == 0)
+		if ((n > 11 && strcmp(req->path + n - 11, "/console/ws") == 0) ||
+		    (n > 7 && strcmp(req->path + n - 7, "/vnc/ws") == 0))
 			given = http_query(req, "token");
 	}
 	enum auth_verdict v = AUTH_MISSING;
@@ -440,7 +490,12 @@ static bool http_dispatch(struct http_req *req)
 				  VALIDATE_BODY_MAX / 1024);
 		return true;
 	}
-	if (strcmp(req->path, "/") != 0 && !http_authenticate(req))
+	/* The web UI's files are public; the API calls the page makes are not. */
+	if (static_handles(req->method, req->path)) {
+		static_get(req);
+		return true;
+	}
+	if (!http_authenticate(req))
 		return true;
 	req->param_buf = malloc(strlen(req->path) + 1);
 	if (!req->param_buf) {
@@ -510,6 +565,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		req->conn = conn;
 		req->method = method;
 		req->via_unix = s->unix_socket;
+		req->t0_ns = util_now_ns();
 		req->path = strdup(url);
 		*con_cls = req;
 		if (!req->path)
@@ -573,6 +629,18 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 	free(req->resp_body);
 	free(req);
 	*con_cls = NULL;
+}
+
+/* MHD's own decoding turns "%00" into a NUL that silently cuts the path
+ * ("/index.html%00.png" would become "/index.html"). A URL holding an
+ * encoded NUL is left undecoded instead, so its '%' makes the router and the
+ * static server refuse it. */
+static size_t http_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	for (const char *p = s; (p = strchr(p, '%')) != NULL; p++)
+		if (p[1] == '0' && p[2] == '0')
+			return strlen(s);
+	return MHD_http_unescape(s);
 }
 
 static void http_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -695,6 +763,7 @@ int http_server_start(struct daemon *d, bool unix_socket, struct http_server **o
 					  MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG | MHD_USE_TURBO,
 				  0, NULL, NULL, http_access, s,
 				  MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, s,
+				  MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, s,
 				  MHD_OPTION_LISTEN_SOCKET, s->fd,
 				  MHD_OPTION_THREAD_POOL_SIZE, threads,
 				  MHD_OPTION_NOTIFY_COMPLETED, http_completed, s,

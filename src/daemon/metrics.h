@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "daemon/engine/engine.h"
 #include "daemon/model.h"
 
 struct http_req;
@@ -66,6 +67,36 @@ struct metrics_proc {
 	uint64_t read_bytes, write_bytes;
 };
 
+/* /proc/stat "cpu" line (proc(5)): time the host's CPUs spent in each
+ * mode, in clock ticks. steal exists since Linux 2.6.11; older fields
+ * missing is an error, newer extra ones (guest) are ignored. */
+struct metrics_host_cpu {
+	uint64_t user, nice, system, idle, iowait, irq, softirq, steal;
+};
+int metrics_parse_proc_stat(const char *text, struct metrics_host_cpu *out);
+/* /proc/PID/task/TID/schedstat (Documentation/scheduler/sched-stats.rst):
+ * time on a CPU and time waiting on a run queue, in nanoseconds. */
+int metrics_parse_schedstat(const char *text, uint64_t *run_ns, uint64_t *wait_ns);
+
+/* Counters of one network interface (a VM's tap), from
+ * SYSFS/NAME/statistics/ (Documentation/ABI/testing/sysfs-class-net-statistics). */
+struct metrics_net {
+	char name[32];
+	uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets, rx_dropped, tx_dropped;
+};
+/* sysfs_net is "/sys/class/net" (tests give a fixture tree). -ENOENT when
+ * the interface does not exist, -EINVAL for a name that is not one. */
+int metrics_net_read(const char *sysfs_net, const char *ifname, struct metrics_net *out);
+
+/* One vCPU thread of a VM: its CPU time and run-queue wait. */
+struct metrics_vcpu {
+	unsigned index;
+	bool have_cpu, have_wait;
+	double cpu_seconds, wait_seconds;
+};
+/* Read /proc/PID/task/TID/{stat,schedstat}; -ESRCH when the thread is gone. */
+int metrics_vcpu_read(pid_t pid, pid_t tid, struct metrics_vcpu *out);
+
 /* Read /proc/PID/{stat,statm,io}. Returns 0 when at least the stat file was
  * read, -ESRCH when the process does not exist. */
 int metrics_proc_read(pid_t pid, struct metrics_proc *out);
@@ -77,6 +108,30 @@ struct metrics_vm {
 	uint64_t memory_bytes;
 	pid_t pid;
 	struct metrics_proc proc; /* meaningful when pid > 0 */
+	char project[MODEL_NAME_MAX];
+	unsigned priority;
+	/* From the engine (QMP) when the VM runs; have_stats false otherwise. */
+	bool have_stats;
+	struct engine_vm_stats stats;
+	struct metrics_vcpu vcpu[ENGINE_MAX_VCPUS]; /* stats.nr_vcpus of them */
+	/* The VM's NIC taps. Empty until the networks work hands vesseld the
+	 * tap names of each VM (see metrics_collect_vms). */
+	struct metrics_net *nets;
+	size_t nr_nets;
+};
+
+/* Per-route request counts and latency (the router's route table index;
+ * index nr_routes counts requests that matched no route). */
+#define METRICS_MAX_ROUTES 64
+#define METRICS_NR_BUCKETS 11
+extern const double metrics_latency_buckets[METRICS_NR_BUCKETS];
+struct metrics_routes {
+	size_t nr_routes; /* at most METRICS_MAX_ROUTES - 1 */
+	const char *const *methods; /* nr_routes entries */
+	const char *const *patterns;
+	const uint64_t *codes; /* [route * METRICS_NR_CODES + code - 100] */
+	const uint64_t *buckets; /* [route * (METRICS_NR_BUCKETS + 1) + b], last = +Inf (count) */
+	const uint64_t *sum_ns;  /* [route] */
 };
 
 /* Everything one scrape reports, gathered before rendering. */
@@ -90,6 +145,12 @@ struct metrics_snapshot {
 	struct metrics_vm *vms;
 	size_t nr_vms;
 	uint64_t tasks[3]; /* by enum task_state */
+	bool have_host_cpu, have_disk, have_capacity;
+	struct metrics_host_cpu host_cpu; /* ticks */
+	long clk_tck;
+	uint64_t disk_total_bytes, disk_free_bytes; /* the data directory's file system */
+	uint64_t vcpus_allocatable, vcpus_used, memory_allocatable_bytes, memory_used_bytes;
+	const struct metrics_routes *routes; /* NULL = none counted */
 	uint64_t images;
 	/* vessel_api_requests_total, METRICS_METHOD_COUNT rows of
 	 * METRICS_NR_CODES: [method * METRICS_NR_CODES + code - 100];
@@ -105,6 +166,9 @@ int metrics_render(const struct metrics_snapshot *s, char **out, size_t *len);
 
 /* Count one answered API request (the router calls this for every reply). */
 void metrics_request_count(const char *method, unsigned status);
+/* Count it by route too, with its latency: route is the index in the
+ * router's table, or -1 when it matched none. */
+void metrics_route_count(int route, unsigned status, uint64_t duration_ns);
 enum metrics_method metrics_method_of(const char *method);
 const char *metrics_method_name(enum metrics_method m);
 

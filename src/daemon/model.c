@@ -40,6 +40,9 @@ static const char *const image_state_names[] = {
 static const char *const task_kind_names[] = {
 	[TASK_KIND_IMAGE_IMPORT] = "image_import",
 	[TASK_KIND_DISK_COPY] = "disk_copy",
+	[TASK_KIND_BACKUP] = "backup",
+	[TASK_KIND_RESTORE] = "restore",
+	[TASK_KIND_DRILL] = "restore_drill",
 };
 static const char *const task_state_names[] = {
 	[TASK_STATE_RUNNING] = "running",
@@ -78,6 +81,30 @@ MODEL_ENUM(clone, enum disk_clone, clone_names)
 MODEL_ENUM(image_state, enum image_state, image_state_names)
 MODEL_ENUM(task_kind, enum task_kind, task_kind_names)
 MODEL_ENUM(task_state, enum task_state, task_state_names)
+
+static const char *const priority_names[] = {"P0", "P1", "P2", "P3", "P4"};
+
+const char *model_priority_name(unsigned p)
+{
+	return p < ARRAY_SIZE(priority_names) ? priority_names[p] : "unknown";
+}
+
+int model_priority_parse(const char *s, unsigned *out)
+{
+	int i = model_lookup(priority_names, ARRAY_SIZE(priority_names), s);
+	if (i < 0)
+		return i;
+	*out = (unsigned)i;
+	return 0;
+}
+
+uint64_t model_vm_disk_gib(const struct vm_record *r)
+{
+	uint64_t bytes = 0;
+	for (unsigned i = 0; i < r->nr_disks; i++)
+		bytes += r->disks[i].size_bytes;
+	return (bytes + (1ull << 30) - 1) >> 30;
+}
 
 void model_now(char out[MODEL_TIME_MAX])
 {

@@ -84,6 +84,24 @@ struct vm_record {
 	char task[MODEL_TASK_ID_MAX];
 	char created_at[MODEL_TIME_MAX];
 	char updated_at[MODEL_TIME_MAX];
+	char project[MODEL_NAME_MAX]; /* "default" unless given */
+	unsigned priority;            /* 0 (P0, most important) .. 4 (P4); default 2 */
+};
+
+#define MODEL_PRIORITY_DEFAULT 2
+#define MODEL_PRIORITY_MAX 4
+#define MODEL_PROJECT_DEFAULT "default"
+#define MODEL_QUOTA_UNLIMITED (-1)
+
+/* A project: a named group of VMs with quotas. Quotas count every VM of the
+ * project, running or not (docs/operations.md "Projects and quotas"). */
+struct project_record {
+	char name[MODEL_NAME_MAX];
+	char description[MODEL_DESC_MAX];
+	/* MODEL_QUOTA_UNLIMITED (-1) = no limit */
+	int64_t max_vms, max_vcpus, max_memory_mib, max_disk_gib;
+	char created_at[MODEL_TIME_MAX];
+	char updated_at[MODEL_TIME_MAX];
 };
 
 enum image_state {
@@ -109,6 +127,9 @@ struct image_record {
 enum task_kind {
 	TASK_KIND_IMAGE_IMPORT = 0,
 	TASK_KIND_DISK_COPY,
+	TASK_KIND_BACKUP,
+	TASK_KIND_RESTORE,
+	TASK_KIND_DRILL,
 };
 
 enum task_state {
@@ -144,6 +165,13 @@ const char *model_task_kind_name(enum task_kind k);
 int model_task_kind_parse(const char *s, enum task_kind *out);
 const char *model_task_state_name(enum task_state s);
 int model_task_state_parse(const char *s, enum task_state *out);
+
+/* "P0".."P4" for 0..4; parse accepts exactly those (upper case). */
+const char *model_priority_name(unsigned p);
+int model_priority_parse(const char *s, unsigned *out);
+/* The disk space a VM's disks may grow to, in whole GiB rounded up: what
+ * project disk quotas count. */
+uint64_t model_vm_disk_gib(const struct vm_record *r);
 
 /* Current UTC time as RFC 3339 "YYYY-MM-DDTHH:MM:SSZ". */
 void model_now(char out[MODEL_TIME_MAX]);

@@ -55,9 +55,21 @@ static const char *const store_migrations[] = {
 	" id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL,"
 	" project TEXT NOT NULL, hash TEXT NOT NULL, created INTEGER NOT NULL,"
 	" expires INTEGER, last_used INTEGER, revoked INTEGER);",
-	/* 4: virtual networks. NICs get their own table (like disks) so "which
+	/* 4: projects with quotas (NULL = unlimited); every VM belongs to
+	 * one (existing VMs to "default") and has a priority 0..4 (P0..P4). */
+	"CREATE TABLE projects ("
+	" name TEXT PRIMARY KEY, description TEXT NOT NULL,"
+	" max_vms INTEGER, max_vcpus INTEGER, max_memory_mib INTEGER, max_disk_gib INTEGER,"
+	" created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+	"INSERT INTO projects (name, description, created_at, updated_at)"
+	" VALUES ('default', 'VMs created without a project',"
+	" strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));"
+	"ALTER TABLE vms ADD COLUMN project TEXT NOT NULL DEFAULT 'default';"
+	"ALTER TABLE vms ADD COLUMN priority INTEGER NOT NULL DEFAULT 2;"
+	"CREATE INDEX vms_project ON vms(project);",
+	/* 5: virtual networks. NICs get their own table (like disks) so "which
 	 * VM uses network X" is one indexed query; networks and firewall rule
-	 * sets are stored as their JSON definitions (docs/networking.md),, with
+	 * sets are stored as their JSON definitions (docs/networking.md), with
 	 * what vessel created on the host for each network (bridge created or
 	 * attached to, VLAN bridges, dnsmasq pid) so a restart finds it. */
 	"CREATE TABLE nics ("
@@ -69,6 +81,14 @@ static const char *const store_migrations[] = {
 	"CREATE INDEX nics_firewall ON nics(firewall);"
 	"CREATE TABLE networks (name TEXT PRIMARY KEY, body TEXT NOT NULL);"
 	"CREATE TABLE firewalls (name TEXT PRIMARY KEY, body TEXT NOT NULL);",
+	/* 6: snapshots, snapshot schedules and restore drill results
+	 * (docs/backups.md), each a JSON document keyed by kind and id and
+	 * tagged with its VM; backups themselves live in the backup store,
+	 * which must outlive this database. */
+	"CREATE TABLE protection ("
+	" kind TEXT NOT NULL, key TEXT NOT NULL, vm TEXT NOT NULL, body TEXT NOT NULL,"
+	" PRIMARY KEY (kind, key));"
+	"CREATE INDEX protection_vm ON protection(kind, vm);",
 };
 
 int store_schema_latest(void)
@@ -257,13 +277,14 @@ int store_vm_put(struct store *st, const struct vm_record *vm)
 	r = store_run(st,
 		      "INSERT OR REPLACE INTO vms (name, uuid, state, vcpus, memory_mib, description,"
 		      " autostart, restart_policy, firmware, kernel, initrd, cmdline, pid,"
-		      " crash_reason, task, created_at, updated_at)"
-		      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-		      "tttiititttttinntt", vm->name, vm->uuid, model_vm_state_name(vm->state),
+		      " crash_reason, task, created_at, updated_at, project, priority)"
+		      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		      "tttiititttttinnttti", vm->name, vm->uuid, model_vm_state_name(vm->state),
 		      (int64_t)vm->vcpus, (int64_t)vm->memory_mib, vm->description,
 		      (int64_t)vm->autostart, model_restart_policy_name(vm->restart_policy),
 		      model_firmware_name(vm->firmware), vm->kernel, vm->initrd, vm->cmdline,
-		      (int64_t)vm->pid, vm->crash_reason, vm->task, vm->created_at, vm->updated_at);
+		      (int64_t)vm->pid, vm->crash_reason, vm->task, vm->created_at, vm->updated_at,
+		      vm->project[0] ? vm->project : MODEL_PROJECT_DEFAULT, (int64_t)vm->priority);
 	if (r == 0)
 		r = store_run(st, "DELETE FROM disks WHERE vm = ?", "t", vm->name);
 	for (unsigned i = 0; r == 0 && i < vm->nr_disks; i++) {
@@ -360,13 +381,14 @@ int store_vm_list(struct store *st, struct vm_record **out, size_t *n)
 	size_t cnt = 0, cap = 0;
 	int r = 0;
 	bool has_disks = store_user_version(st) >= 2;
-	bool has_nics = store_user_version(st) >= 4;
+	bool has_nics = store_user_version(st) >= 5;
 
 	pthread_mutex_lock(&st->lock);
 	if (sqlite3_prepare_v2(st->db,
-			       "SELECT name, uuid, state, vcpus, memory_mib, description, autostart,"
-			       " restart_policy, firmware, kernel, initrd, cmdline, pid, crash_reason,"
-			       " task, created_at, updated_at FROM vms ORDER BY name",
+			       "SELECT name, uuid, state, vcpus, memory_mib, description,"
+			       " autostart, restart_policy, firmware, kernel, initrd, cmdline,"
+			       " pid, crash_reason, task, created_at, updated_at, project,"
+			       " priority FROM vms ORDER BY name",
 			       -1, &s, NULL) != SQLITE_OK) {
 		r = -EIO;
 		goto out;
@@ -399,6 +421,9 @@ int store_vm_list(struct store *st, struct vm_record **out, size_t *n)
 		store_col_text(s, 14, vm->task, sizeof(vm->task));
 		store_col_text(s, 15, vm->created_at, sizeof(vm->created_at));
 		store_col_text(s, 16, vm->updated_at, sizeof(vm->updated_at));
+		store_col_text(s, 17, vm->project, sizeof(vm->project));
+		int64_t p = sqlite3_column_int64(s, 18);
+		vm->priority = p >= 0 && p <= MODEL_PRIORITY_MAX ? (unsigned)p : MODEL_PRIORITY_DEFAULT;
 	}
 	for (size_t i = 0; has_disks && i < cnt; i++)
 		if ((r = store_vm_load_disks(st, &v[i])) < 0)
@@ -714,6 +739,101 @@ int store_token_touch(struct store *st, const char *id, int64_t now)
 	return r;
 }
 
+/* Quotas are NULL in the table when unlimited. */
+static void store_bind_quota(sqlite3_stmt *s, int col, int64_t v)
+{
+	if (v < 0)
+		sqlite3_bind_null(s, col);
+	else
+		sqlite3_bind_int64(s, col, v);
+}
+
+static int64_t store_col_quota(sqlite3_stmt *s, int col)
+{
+	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+		return MODEL_QUOTA_UNLIMITED;
+	return sqlite3_column_int64(s, col);
+}
+
+int store_project_put(struct store *st, const struct project_record *p)
+{
+	sqlite3_stmt *s = NULL;
+	int r = 0;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT OR REPLACE INTO projects (name, description, max_vms, max_vcpus,"
+			       " max_memory_mib, max_disk_gib, created_at, updated_at)"
+			       " VALUES (?,?,?,?,?,?,?,?)",
+			       -1, &s, NULL) != SQLITE_OK) {
+		log_error("store: cannot prepare statement: %s", sqlite3_errmsg(st->db));
+		r = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, p->name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, p->description, -1, SQLITE_TRANSIENT);
+	store_bind_quota(s, 3, p->max_vms);
+	store_bind_quota(s, 4, p->max_vcpus);
+	store_bind_quota(s, 5, p->max_memory_mib);
+	store_bind_quota(s, 6, p->max_disk_gib);
+	sqlite3_bind_text(s, 7, p->created_at, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 8, p->updated_at, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		log_error("store: write failed: %s", sqlite3_errmsg(st->db));
+		r = -EIO;
+	}
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_project_delete(struct store *st, const char *name)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = store_run(st, "DELETE FROM projects WHERE name = ?", "t", name);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_project_list(struct store *st, struct project_record **out, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	struct project_record *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int r = 0;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT name, description, max_vms, max_vcpus, max_memory_mib,"
+			       " max_disk_gib, created_at, updated_at FROM projects ORDER BY name",
+			       -1, &s, NULL) != SQLITE_OK) {
+		r = -EIO;
+		goto out;
+	}
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		struct project_record *p = store_row_slot((void **)&v, &cnt, &cap, sizeof(*v));
+		if (!p) {
+			r = -ENOMEM;
+			goto out;
+		}
+		store_col_text(s, 0, p->name, sizeof(p->name));
+		store_col_text(s, 1, p->description, sizeof(p->description));
+		p->max_vms = store_col_quota(s, 2);
+		p->max_vcpus = store_col_quota(s, 3);
+		p->max_memory_mib = store_col_quota(s, 4);
+		p->max_disk_gib = store_col_quota(s, 5);
+		store_col_text(s, 6, p->created_at, sizeof(p->created_at));
+		store_col_text(s, 7, p->updated_at, sizeof(p->updated_at));
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	free(v);
+	return r;
+}
+
 /* Documents (networks, firewalls): the table name is one of a fixed list,
  * never a client's string, because it is pasted into the SQL. */
 static const char *store_doc_table(const char *table)
@@ -784,5 +904,58 @@ out:
 	for (size_t i = 0; v && i < cnt; i++)
 		free(v[i]);
 	free(v);
+	return r;
+}
+
+int store_protection_put(struct store *st, const char *kind, const char *key, const char *vm,
+			 const json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	if (!text)
+		return -ENOMEM;
+	pthread_mutex_lock(&st->lock);
+	int r = store_run(st, "INSERT OR REPLACE INTO protection (kind, key, vm, body) VALUES (?,?,?,?)",
+			  "tttt", kind, key, vm, text);
+	pthread_mutex_unlock(&st->lock);
+	free(text);
+	return r;
+}
+
+int store_protection_delete(struct store *st, const char *kind, const char *key)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = store_run(st, "DELETE FROM protection WHERE kind = ? AND key = ?", "tt", kind, key);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_protection_list(struct store *st, const char *kind, const char *vm, json_t **out)
+{
+	sqlite3_stmt *s = NULL;
+	json_t *arr = json_array();
+	int r = 0;
+	pthread_mutex_lock(&st->lock);
+	if (!arr || sqlite3_prepare_v2(st->db,
+				       vm ? "SELECT body FROM protection WHERE kind = ? AND vm = ?"
+					    " ORDER BY rowid" :
+					    "SELECT body FROM protection WHERE kind = ? ORDER BY rowid",
+				       -1, &s, NULL) != SQLITE_OK) {
+		r = arr ? -EIO : -ENOMEM;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, kind, -1, SQLITE_TRANSIENT);
+	if (vm)
+		sqlite3_bind_text(s, 2, vm, -1, SQLITE_TRANSIENT);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		json_t *doc = json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
+		if (doc)
+			json_array_append_new(arr, doc);
+	}
+	*out = arr;
+	arr = NULL;
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	json_decref(arr);
 	return r;
 }

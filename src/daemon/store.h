@@ -1,5 +1,5 @@
 /* store: vesseld's persistent state in SQLite (DATA_DIR/vessel.db, WAL):
- * tables vms, disks, images, tasks, settings and tokens. The schema is versioned
+ * tables vms, disks, images, tasks, projects, settings and tokens. The schema is versioned
  * with PRAGMA user_version and upgraded by an ordered list of migrations;
  * a database written by a newer vesseld is refused rather than guessed at.
  * One connection guarded by a mutex: writes are rare (state changes), reads
@@ -7,6 +7,7 @@
 #ifndef VESSEL_DAEMON_STORE_H
 #define VESSEL_DAEMON_STORE_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,11 @@ int store_task_put(struct store *st, const struct task_record *t);
 /* Newest first. */
 int store_task_list(struct store *st, struct task_record **out, size_t *n);
 
+int store_project_put(struct store *st, const struct project_record *p);
+int store_project_delete(struct store *st, const char *name);
+/* All projects sorted by name; *out is malloc'd. */
+int store_project_list(struct store *st, struct project_record **out, size_t *n);
+
 /* *value is malloc'd; -ENOENT when the key is not set. */
 int store_setting_get(struct store *st, const char *key, char **value);
 int store_setting_put(struct store *st, const char *key, const char *value);
@@ -61,5 +67,12 @@ int store_token_get(struct store *st, const char *id, struct token_record *out);
 int store_token_list(struct store *st, struct token_record **out, size_t *n);
 int store_token_revoke(struct store *st, const char *id, int64_t when);
 int store_token_touch(struct store *st, const char *id, int64_t now);
+/* JSON documents of snapshots, schedules and drills (table protection):
+ * kind "snapshot" | "schedule" | "drill", key unique within the kind, vm
+ * the VM it belongs to. list: bodies in insertion order, vm NULL = all. */
+int store_protection_put(struct store *st, const char *kind, const char *key, const char *vm,
+			 const json_t *body);
+int store_protection_delete(struct store *st, const char *kind, const char *key);
+int store_protection_list(struct store *st, const char *kind, const char *vm, json_t **out);
 
 #endif

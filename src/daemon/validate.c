@@ -254,6 +254,17 @@ static int validate_vm_fields(const json_t *body, const struct validate_ctx *vc,
 	json_t *boot = json_object_get(body, "boot");
 	if (boot && (r = validate_boot(boot, vc, vm, err)) < 0)
 		return r;
+	/* The project must also exist; the daemon checks that with the
+	 * quotas, under its lock. */
+	if ((r = validate_name(body, "project", false, &s, err)) < 0)
+		return r;
+	if (s)
+		model_copy(vm->project, sizeof(vm->project), s);
+	if ((r = validate_str(body, "priority", 4, &s, err)) < 0)
+		return r;
+	if (s && model_priority_parse(s, &vm->priority) < 0)
+		return validate_fail(err, "priority '%s' is unknown; use P0 (most important), P1, P2 "
+					  "(the default), P3 or P4", s);
 	return 0;
 }
 
@@ -324,7 +335,7 @@ static int validate_nics(const json_t *body, struct vm_record *vm, char err[VALI
 
 static const char *const vm_create_fields[] = {"name", "vcpus", "memory_mib", "description",
 					       "autostart", "restart_policy", "boot", "disks",
-					       "nics", NULL};
+					       "project", "priority", "nics", NULL};
 
 int validate_vm_create(const json_t *body, const struct validate_ctx *vc, struct vm_record *out,
 		       char err[VALIDATE_ERR_MAX])
@@ -338,6 +349,8 @@ int validate_vm_create(const json_t *body, const struct validate_ctx *vc, struct
 	out->firmware = ENGINE_FW_BIOS;
 	out->restart_policy = VM_RESTART_NEVER;
 	out->state = VM_STATE_STOPPED;
+	out->priority = MODEL_PRIORITY_DEFAULT;
+	model_copy(out->project, sizeof(out->project), MODEL_PROJECT_DEFAULT);
 	const char *name;
 	if ((r = validate_name(body, "name", true, &name, err)) < 0)
 		return r;
@@ -365,7 +378,7 @@ int validate_vm_create(const json_t *body, const struct validate_ctx *vc, struct
 }
 
 static const char *const vm_patch_fields[] = {"vcpus", "memory_mib", "description", "autostart",
-					      "restart_policy", "boot", "nics", NULL};
+					      "restart_policy", "boot", "project", "priority", "nics", NULL};
 
 int validate_vm_patch(const json_t *body, const struct validate_ctx *vc, struct vm_record *vm,
 		      char err[VALIDATE_ERR_MAX])

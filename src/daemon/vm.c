@@ -161,6 +161,50 @@ bool vm_image_in_use_locked(struct daemon *d, const char *name, json_t *users)
 	return used;
 }
 
+void vm_usage_host_locked(struct daemon *d, const struct vm *exclude, struct admission_amount *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < d->nr_vms; i++) {
+		const struct vm_record *r = &d->vms[i]->rec;
+		if (d->vms[i] == exclude || !admission_state_uses_host(r->state))
+			continue;
+		out->v[ADMISSION_DIM_VMS]++;
+		out->v[ADMISSION_DIM_VCPUS] += r->vcpus;
+		out->v[ADMISSION_DIM_MEMORY] += r->memory_mib;
+	}
+}
+
+void vm_usage_project_locked(struct daemon *d, const char *project, const struct vm *exclude,
+			     struct admission_amount *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < d->nr_vms; i++) {
+		struct admission_amount a;
+		if (d->vms[i] == exclude || strcmp(d->vms[i]->rec.project, project) != 0)
+			continue;
+		admission_vm_amount(&d->vms[i]->rec, &a);
+		for (int k = 0; k < ADMISSION_DIM_COUNT; k++)
+			out->v[k] += a.v[k];
+	}
+}
+
+size_t vm_count_project_locked(struct daemon *d, const char *project)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d->nr_vms; i++)
+		if (strcmp(d->vms[i]->rec.project, project) == 0)
+			n++;
+	return n;
+}
+
+/* The VM's cgroup is no longer needed once its monitor is gone. */
+static void vm_cgroup_remove(struct daemon *d, const char *name)
+{
+	int r = cgroup_vm_remove(&d->cgroups, name);
+	if (r < 0)
+		log_warn("vm '%s': cannot remove its cgroup: %s", name, strerror(-r));
+}
+
 bool vm_image_in_use(struct daemon *d, const char *name, json_t *users)
 {
 	pthread_mutex_lock(&d->vms_lock);
@@ -193,15 +237,18 @@ json_t *vm_to_json(const struct vm_record *r)
 	json_t *nics = json_array();
 	for (unsigned i = 0; i < r->nr_nics; i++)
 		json_array_append_new(nics, networks_nic_to_json(&r->nics[i]));
-	return json_pack("{s:s,s:s,s:s,s:i,s:I,s:s,s:b,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:s}", "name",
-			 r->name, "uuid", r->uuid, "state", model_vm_state_name(r->state), "vcpus",
+	return json_pack("{s:s,s:s,s:s,s:i,s:I,s:s,s:b,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:s,s:s,s:s}",
+			 "name", r->name, "uuid", r->uuid, "state", model_vm_state_name(r->state),
+			 "vcpus",
 			 (int)r->vcpus, "memory_mib", (json_int_t)r->memory_mib, "description",
 			 r->description, "autostart", r->autostart, "restart_policy",
 			 model_restart_policy_name(r->restart_policy), "boot", boot, "disks", disks,
 			 "nics", nics, "pid", r->pid > 0 ? json_integer(r->pid) : json_null(), "crash_reason",
 			 r->crash_reason[0] ? json_string(r->crash_reason) : json_null(), "task",
 			 r->task[0] ? json_string(r->task) : json_null(), "created_at", r->created_at,
-			 "updated_at", r->updated_at);
+			 "updated_at", r->updated_at, "project",
+			 r->project[0] ? r->project : MODEL_PROJECT_DEFAULT, "priority",
+			 model_priority_name(r->priority));
 }
 
 struct vm_list_cache *vm_list_cache_get(struct daemon *d)
@@ -416,6 +463,8 @@ static void vm_on_state(void *opaque, const char *name, enum engine_state st, co
 		break;
 	}
 	pthread_mutex_unlock(&d->vms_lock);
+	if (st == ENGINE_STATE_STOPPED || st == ENGINE_STATE_CRASHED)
+		vm_cgroup_remove(d, name);
 	if (st == ENGINE_STATE_CRASHED)
 		log_warn("vm '%s' crashed: %s", name, reason ? reason : "(no reason)");
 	else
@@ -508,11 +557,27 @@ static int vm_start_locked(struct daemon *d, struct vm *vm, struct daemon_err *e
 			       spec->run_dir, strerror(-ret));
 		goto out;
 	}
+	memcpy(spec->incoming, vm->incoming, sizeof(spec->incoming));
+	vm->incoming[0] = '\0'; /* one start only, whatever its outcome */
 	/* Taps before QEMU: it gets them as open fds (networks.h). */
 	if ((ret = networks_nics_open(d, r, spec, e)) < 0)
 		goto out;
 	vm_release_handle(d, vm); /* the previous run's, kept for its console */
 	pthread_mutex_lock(&d->vms_lock);
+	/* The check and the move to STARTING (which counts as used) happen
+	 * in one critical section, so two starts racing for the last slot
+	 * cannot both pass. */
+	{
+		struct admission_amount used, ask;
+		struct admission_refusal why;
+		vm_usage_host_locked(d, vm, &used);
+		admission_vm_amount(r, &ask);
+		if (admission_host_check(&d->capacity, &used, &ask, &why) < 0) {
+			pthread_mutex_unlock(&d->vms_lock);
+			ret = admission_err_host(e, r->name, "started", &why);
+			goto out;
+		}
+	}
 	vm->rec.state = VM_STATE_STARTING;
 	vm->active = true;
 	vm->monitor_gone = false;
@@ -520,11 +585,24 @@ static int vm_start_locked(struct daemon *d, struct vm *vm, struct daemon_err *e
 	vm_changed_locked(d);
 	pthread_mutex_unlock(&d->vms_lock);
 
+	/* The engine moves QEMU into this group right after spawning it,
+	 * while its vCPUs are still held by -S. */
+	if (d->cgroups.usable) {
+		int cr = cgroup_vm_prepare(&d->cgroups, r->name, r->priority);
+		if (cr == 0)
+			cgroup_vm_procs_path(&d->cgroups, r->name, spec->cgroup_procs,
+					     sizeof(spec->cgroup_procs));
+		else
+			log_warn("vm '%s': cannot create its cgroup (%s); it runs without its "
+				 "priority applied", r->name, strerror(-cr));
+	}
+
 	struct engine_vm *h = NULL;
 	ret = d->engine->ops->start(d->engine, spec, &d->events, &h, &err);
 	/* QEMU holds the taps now (or failed and they go with our copies). */
 	networks_nics_close(spec);
 	if (ret < 0) {
+		vm_cgroup_remove(d, r->name);
 		pthread_mutex_lock(&d->vms_lock);
 		vm->active = false;
 		vm->rec.state = r->state; /* a failed request changes nothing */
@@ -609,6 +687,7 @@ static int vm_force_locked(struct daemon *d, struct vm *vm, struct daemon_err *e
 	}
 	pthread_mutex_unlock(&d->vms_lock);
 	vm_persist(d, vm);
+	vm_cgroup_remove(d, vm->rec.name);
 	return 0;
 }
 
@@ -667,6 +746,7 @@ int vm_stop(struct daemon *d, struct vm *vm, unsigned timeout_s, bool *forced,
 			vm->rec.pid = 0;
 			pthread_mutex_unlock(&d->vms_lock);
 			vm_persist(d, vm);
+			vm_cgroup_remove(d, vm->rec.name);
 			log_info("vm '%s' powered off", vm->rec.name);
 			goto out;
 		}
@@ -802,24 +882,59 @@ out:
 	return r;
 }
 
+/* May this PATCH apply to a running VM? Only a priority (a cgroup
+ * weight) and the NICs' firewall rule sets (nftables, checked once the
+ * NICs are resolved) change without QEMU. */
+static bool vm_patch_is_live(const json_t *patch)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)patch, key, v) {
+		if (strcmp(key, "priority") != 0 && strcmp(key, "nics") != 0)
+			return false;
+	}
+	return true;
+}
+
+int vm_disk_set(struct daemon *d, struct vm *vm, unsigned idx, const char *path,
+		uint64_t size_bytes)
+{
+	pthread_mutex_lock(&d->vms_lock);
+	if (idx >= vm->rec.nr_disks) {
+		pthread_mutex_unlock(&d->vms_lock);
+		return -EINVAL;
+	}
+	model_copy(vm->rec.disks[idx].path, sizeof(vm->rec.disks[idx].path), path);
+	if (size_bytes)
+		vm->rec.disks[idx].size_bytes = size_bytes;
+	pthread_mutex_unlock(&d->vms_lock);
+	vm_persist(d, vm);
+	return 0;
+}
+
 int vm_update(struct daemon *d, struct vm *vm, const json_t *patch, struct daemon_err *e)
 {
 	int r = 0;
 	char err[VALIDATE_ERR_MAX];
 	struct vm_record *copy = malloc(sizeof(*copy));
-	if (!copy)
+	struct vm_record *old = malloc(sizeof(*old));
+	if (!copy || !old) {
+		free(copy);
+		free(old);
 		return daemon_err_set(e, 500, "internal", "vesseld ran out of memory; retry");
+	}
 	pthread_mutex_lock(&vm->op_lock);
 	vm_snapshot(d, vm, copy);
 	if (vm->removed) {
 		r = daemon_err_set(e, 404, "not_found", "vm '%s' was just deleted", copy->name);
 		goto out;
 	}
+	bool live = vm_patch_is_live(patch);
 	bool stopped = copy->state == VM_STATE_STOPPED || copy->state == VM_STATE_CRASHED;
-	/* A running VM may change only which rule sets guard its NICs: that
-	 * is nftables, not QEMU (docs/networking.md). */
-	if (!stopped && !(json_object_size(patch) == 1 && json_object_get(patch, "nics"))) {
-		r = vm_wrong_state(e, copy->name, copy->state, "changed", "stop it first");
+	if (!live && !stopped) {
+		r = vm_wrong_state(e, copy->name, copy->state, "changed",
+				   "stop it first; only 'priority' and 'nics' (each NIC's 'firewall', "
+				   "NICs added or removed at the end) can change while it runs");
 		goto out;
 	}
 	struct vm_nic before[MODEL_MAX_NICS];
@@ -830,15 +945,8 @@ int vm_update(struct daemon *d, struct vm *vm, const json_t *patch, struct daemo
 		goto out;
 	}
 	if (json_object_get(patch, "nics")) {
-		struct vm_record *prev = malloc(sizeof(*prev));
-		if (!prev) {
-			r = daemon_err_set(e, 500, "internal", "vesseld ran out of memory; retry");
-			goto out;
-		}
-		vm_snapshot(d, vm, prev);
-		r = networks_nics_resolve(d, copy, prev, e);
-		free(prev);
-		if (r < 0)
+		vm_snapshot(d, vm, old);
+		if ((r = networks_nics_resolve(d, copy, old, e)) < 0)
 			goto out;
 		/* While it runs: NICs it keeps may change only their firewall;
 		 * NICs may be added or removed at the end (hot-plug). */
@@ -861,23 +969,58 @@ int vm_update(struct daemon *d, struct vm *vm, const json_t *patch, struct daemo
 			goto out;
 	}
 	model_now(copy->updated_at);
+	/* Quota and host checks and the change itself under one lock, so a
+	 * concurrent create cannot take what this change was admitted to. */
+	pthread_mutex_lock(&d->vms_lock);
+	*old = vm->rec;
+	if (!live)
+		r = admission_check_define_locked(d, copy, vm, e);
+	if (r == 0) {
+		if (live) {
+			/* only what may change while it runs; state and pid
+			 * belong to the monitor's events */
+			vm->rec.priority = copy->priority;
+			memcpy(vm->rec.nics, copy->nics, sizeof(copy->nics));
+			vm->rec.nr_nics = copy->nr_nics;
+			memcpy(vm->rec.updated_at, copy->updated_at, sizeof(copy->updated_at));
+		} else {
+			copy->state = vm->rec.state;
+			copy->pid = vm->rec.pid;
+			vm->rec = *copy;
+		}
+		*copy = vm->rec;
+		vm_changed_locked(d);
+	}
+	pthread_mutex_unlock(&d->vms_lock);
+	if (r < 0)
+		goto out;
 	if ((r = store_vm_put(d->store, copy)) < 0) {
+		pthread_mutex_lock(&d->vms_lock);
+		old->state = vm->rec.state;
+		old->pid = vm->rec.pid;
+		vm->rec = *old;
+		vm_changed_locked(d);
+		pthread_mutex_unlock(&d->vms_lock);
 		daemon_err_set(e, 500, "internal", "cannot save vm '%s' in the database; check the "
 						   "data directory", copy->name);
 		goto out;
 	}
-	pthread_mutex_lock(&d->vms_lock);
-	/* state and pid may have moved meanwhile (events); keep them */
-	copy->state = vm->rec.state;
-	copy->pid = vm->rec.pid;
-	vm->rec = *copy;
-	vm_changed_locked(d);
-	pthread_mutex_unlock(&d->vms_lock);
+	if (copy->priority != old->priority && !stopped && d->cgroups.usable) {
+		int cr = cgroup_vm_set_priority(&d->cgroups, copy->name, copy->priority);
+		if (cr < 0)
+			log_warn("vm '%s': cannot apply priority %s to its cgroup: %s", copy->name,
+				 model_priority_name(copy->priority), strerror(-cr));
+		else
+			log_info("vm '%s': priority %s applied (cpu.weight %u)", copy->name,
+				 model_priority_name(copy->priority),
+				 cgroup_priority_weight(copy->priority));
+	}
 	if (json_object_get(patch, "nics"))
 		networks_changed(d);
 out:
 	pthread_mutex_unlock(&vm->op_lock);
 	free(copy);
+	free(old);
 	return r;
 }
 
@@ -897,6 +1040,7 @@ static void vm_destroy_locked(struct daemon *d, struct vm *vm)
 	if (r) {
 		store_vm_delete(d->store, r->name);
 		vm_remove_files(d, r);
+		vm_cgroup_remove(d, r->name);
 	}
 	pthread_mutex_lock(&d->vms_lock);
 	vm_remove_locked(d, vm);
@@ -1130,6 +1274,8 @@ int vm_create(struct daemon *d, struct vm_record *rec, struct daemon_err *e)
 		if (k->clone == DISK_CLONE_FULL)
 			has_full = true;
 	}
+	if (r == 0)
+		r = admission_check_define_locked(d, &vm->rec, NULL, e);
 	if (r == 0) {
 		r = vm_insert_locked(d, vm);
 		if (r == -EEXIST)
@@ -1315,12 +1461,24 @@ static void vm_attach(struct daemon *d, struct vm *vm)
 		err = NULL;
 	}
 	pthread_mutex_lock(&d->vms_lock);
+	pid_t pid = 0;
 	if (!vm->monitor_gone) {
 		vm->rec.state = est == ENGINE_STATE_PAUSED ? VM_STATE_PAUSED : VM_STATE_RUNNING;
 		vm->rec.pid = d->engine->ops->pid(h);
+		pid = vm->rec.pid;
 	}
 	pthread_mutex_unlock(&d->vms_lock);
 	vm_persist(d, vm);
+	/* Find the VM's group again (same path), or make it when the tree
+	 * is new; writing the pid again is harmless when it is already in. */
+	if (pid > 0 && d->cgroups.usable) {
+		int cr = cgroup_vm_prepare(&d->cgroups, r->name, r->priority);
+		if (cr == 0)
+			cr = cgroup_vm_attach(&d->cgroups, r->name, pid);
+		if (cr < 0)
+			log_warn("vm '%s': cannot put QEMU pid %d in its cgroup: %s", r->name,
+				 (int)pid, strerror(-cr));
+	}
 	log_info("vm '%s' re-attached (pid %d)", r->name, (int)vm->rec.pid);
 out:
 	free(err);
@@ -1328,15 +1486,40 @@ out:
 	free(r);
 }
 
+struct vm_autostart {
+	struct daemon *d;
+	struct vm **vms; /* in start order, one reference each */
+	size_t n;
+};
+
+/* Autostart runs the VMs one after the other in priority order (P0 first,
+ * then by name), so the most important VMs get the host first when
+ * capacity is short. */
 static void *vm_autostart_thread(void *arg)
 {
-	struct vm_restart *rs = arg;
-	struct daemon_err e = {0};
-	if (vm_start(rs->d, rs->vm, &e) < 0)
-		log_error("vm '%s': autostart failed: %s", rs->vm->rec.name, e.message);
-	vm_unref(rs->d, rs->vm);
-	free(rs);
+	struct vm_autostart *as = arg;
+	for (size_t i = 0; i < as->n; i++) {
+		struct daemon_err e = {0};
+		struct vm *vm = as->vms[i];
+		if (!as->d->shutting_down) {
+			log_info("vm '%s': autostart (priority %s)", vm->rec.name,
+				 model_priority_name(vm->rec.priority));
+			if (vm_start(as->d, vm, &e) < 0)
+				log_error("vm '%s': autostart failed: %s", vm->rec.name, e.message);
+		}
+		vm_unref(as->d, vm);
+	}
+	free(as->vms);
+	free(as);
 	return NULL;
+}
+
+static int vm_autostart_cmp(const void *a, const void *b)
+{
+	const struct vm *x = *(struct vm *const *)a, *y = *(struct vm *const *)b;
+	if (x->rec.priority != y->rec.priority)
+		return x->rec.priority < y->rec.priority ? -1 : 1;
+	return strcmp(x->rec.name, y->rec.name);
 }
 
 void vm_registry_resume(struct daemon *d)
@@ -1351,6 +1534,11 @@ void vm_registry_resume(struct daemon *d)
 	pthread_mutex_unlock(&d->vms_lock);
 	if (!list)
 		return;
+	struct vm_autostart *as = calloc(1, sizeof(*as));
+	if (as) {
+		as->d = d;
+		as->vms = malloc((n ? n : 1) * sizeof(*as->vms));
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct vm *vm = list[i];
 		enum vm_state st = vm_state_of(d, vm);
@@ -1364,18 +1552,24 @@ void vm_registry_resume(struct daemon *d)
 		pthread_mutex_lock(&d->vms_lock);
 		autostart = vm->rec.autostart;
 		pthread_mutex_unlock(&d->vms_lock);
-		if (autostart && (st == VM_STATE_STOPPED || st == VM_STATE_CRASHED)) {
-			struct vm_restart *rs = malloc(sizeof(*rs));
-			if (rs) {
-				rs->d = d;
-				rs->vm = vm;
-				log_info("vm '%s': autostart", vm->rec.name);
-				if (daemon_spawn(d, vm_autostart_thread, rs) == 0)
-					continue; /* the thread drops the reference */
-				free(rs);
-			}
+		if (autostart && (st == VM_STATE_STOPPED || st == VM_STATE_CRASHED) && as &&
+		    as->vms) {
+			as->vms[as->n++] = vm; /* the autostart thread drops the reference */
+			continue;
 		}
 		vm_unref(d, vm);
 	}
 	free(list);
+	if (as && as->n) {
+		pthread_mutex_lock(&d->vms_lock);
+		qsort(as->vms, as->n, sizeof(*as->vms), vm_autostart_cmp);
+		pthread_mutex_unlock(&d->vms_lock);
+		if (daemon_spawn(d, vm_autostart_thread, as) == 0)
+			return;
+		vm_autostart_thread(as);
+		return;
+	}
+	if (as)
+		free(as->vms);
+	free(as);
 }

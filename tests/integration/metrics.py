@@ -16,7 +16,16 @@ must accept each scrape without a remark too. Then, with our own vesseld (docs/a
     test around the scrape; disk I/O counters are present;
   - the request counters count what this test did (including the 401);
   - after force-stop and delete its series change and then disappear.
+Per-VM figures from QMP and /proc/PID/task (docs/operations.md "Metrics"):
+  - each vCPU thread's time and run-queue wait, the balloon's actual size, and the block
+    counters of its disk; when the guest writes and then reads its disk with dd through the
+    serial console, the write and read byte and operation counters must grow by at least
+    what dd moved;
+  - host CPU by mode, data-dir disk, allocatable and used vCPUs/memory; requests and the
+    latency histogram by route pattern;
+  - docs/grafana-dashboard.json parses and every metric it queries exists in a real scrape.
 """
+import json
 import math
 import os
 import re
@@ -50,7 +59,31 @@ EXPECTED = {
     "vessel_api_requests_total": "counter",
     "vessel_tasks": "gauge",
     "vessel_images": "gauge",
+    "vessel_host_cpu_seconds_total": "counter",
+    "vessel_host_disk_bytes": "gauge",
+    "vessel_host_disk_free_bytes": "gauge",
+    "vessel_host_vcpus_allocatable": "gauge",
+    "vessel_host_vcpus_used": "gauge",
+    "vessel_host_memory_allocatable_bytes": "gauge",
+    "vessel_host_memory_used_bytes": "gauge",
+    "vessel_vm_info": "gauge",
+    "vessel_vm_vcpu_seconds_total": "counter",
+    "vessel_vm_vcpu_wait_seconds_total": "counter",
+    "vessel_vm_balloon_bytes": "gauge",
+    "vessel_vm_block_read_bytes_total": "counter",
+    "vessel_vm_block_write_bytes_total": "counter",
+    "vessel_vm_block_read_ops_total": "counter",
+    "vessel_vm_block_write_ops_total": "counter",
+    "vessel_vm_network_receive_bytes_total": "counter",
+    "vessel_vm_network_transmit_bytes_total": "counter",
+    "vessel_vm_network_receive_packets_total": "counter",
+    "vessel_vm_network_transmit_packets_total": "counter",
+    "vessel_vm_network_receive_drops_total": "counter",
+    "vessel_vm_network_transmit_drops_total": "counter",
+    "vessel_api_route_requests_total": "counter",
+    "vessel_api_request_duration_seconds": "histogram",
 }
+DASHBOARD = os.path.join(vt.ROOT, "docs", "grafana-dashboard.json")
 
 
 class ParseError(Exception):
@@ -164,9 +197,15 @@ def parse_exposition(text):
         value = parse_value(rest[0], where)
         if len(rest) == 2 and not re.fullmatch(r"-?\d+", rest[1]):
             raise ParseError(f"{where}: bad timestamp {rest[1]!r}")
-        if name != current:
+        part = None
+        if name != current and current and fams[current]["type"] == "histogram" \
+                and name in (current + "_bucket", current + "_sum", current + "_count"):
+            part = name  # a histogram's samples carry these suffixes
+        elif name != current:
             raise ParseError(f"{where}: sample of {name} outside its family (current family {current})")
-        f = fams[name]
+        if part == current + "_bucket" and "le" not in labels:
+            raise ParseError(f"{where}: histogram bucket without an le label")
+        f = fams[current]
         if f["help"] is None or f["type"] is None:
             raise ParseError(f"{where}: sample of {name} before both its HELP and TYPE lines")
         key = (name, tuple(sorted(labels.items())))
@@ -175,6 +214,8 @@ def parse_exposition(text):
         series.add(key)
         if f["type"] == "counter" and (math.isnan(value) or value < 0):
             raise ParseError(f"{where}: counter with value {value}")
+        if part:
+            labels = dict(labels, __name__=part)
         f["samples"].append((labels, value))
     for name, f in fams.items():
         if f["help"] is None or f["type"] is None:
@@ -241,6 +282,10 @@ def scrape(t, d, client=None, what="scrape"):
 
 
 def values(fams, family, **match):
+    if family not in fams:  # a histogram's _bucket/_sum/_count samples
+        base = re.sub(r"_(bucket|sum|count)$", "", family)
+        match = dict(match, __name__=family)
+        family = base
     return [v for labels, v in fams.get(family, {}).get("samples", [])
             if all(labels.get(k) == w for k, w in match.items())]
 
@@ -259,6 +304,100 @@ def proc_cpu_seconds(pid):
 def proc_rss(pid):
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def vm_details(t, d, fams, pid):
+    """QMP and /proc/PID/task figures of the running VM, and disk work that moves them."""
+    t.check(values(fams, "vessel_vm_info", name=VM, project="default", priority="P1") == [1],
+            f"vessel_vm_info: {fams['vessel_vm_info']['samples']}")
+    vcpu = one(fams, "vessel_vm_vcpu_seconds_total", name=VM, vcpu="0")
+    t.check(vcpu is not None and vcpu > 0, f"vessel_vm_vcpu_seconds_total of vcpu 0: {vcpu}")
+    whole = one(fams, "vessel_vm_cpu_seconds_total", name=VM)
+    t.check(vcpu is not None and whole is not None and vcpu <= whole + 0.02,
+            f"vCPU thread time {vcpu} exceeds the whole QEMU's {whole}")
+    tids = os.listdir(f"/proc/{pid}/task")
+    t.check(len(values(fams, "vessel_vm_vcpu_seconds_total", name=VM)) == 1,
+            f"one vCPU VM shows vCPU series {values(fams, 'vessel_vm_vcpu_seconds_total', name=VM)}")
+    wait = one(fams, "vessel_vm_vcpu_wait_seconds_total", name=VM, vcpu="0")
+    if os.path.exists(f"/proc/{pid}/task/{tids[0]}/schedstat"):
+        t.check(wait is not None and wait >= 0, f"vessel_vm_vcpu_wait_seconds_total: {wait}")
+    t.check(one(fams, "vessel_vm_balloon_bytes", name=VM) == 256 << 20,
+            f"vessel_vm_balloon_bytes {one(fams, 'vessel_vm_balloon_bytes', name=VM)}, expected 256 MiB")
+    mode = {l["mode"]: v for l, v in fams["vessel_host_cpu_seconds_total"]["samples"]}
+    t.check(set(mode) >= {"user", "system", "idle", "iowait", "steal"} and mode["idle"] > 0,
+            f"vessel_host_cpu_seconds_total modes: {mode}")
+    t.check((one(fams, "vessel_host_disk_bytes") or 0) >= (one(fams, "vessel_host_disk_free_bytes") or -1) > 0,
+            "data-dir disk figures missing or inconsistent")
+    cap = d.api("GET", "host/capacity", expect=200).json["capacity"]
+    t.check(one(fams, "vessel_host_vcpus_allocatable") == cap["vcpus"]["allocatable"]
+            and one(fams, "vessel_host_vcpus_used") == 1
+            and one(fams, "vessel_host_memory_used_bytes") == 256 << 20,
+            f"capacity series disagree with GET /host/capacity {cap}")
+    start = values(fams, "vessel_api_route_requests_total", method="POST", route="/api/v1/vms/{name}/start", code="200")
+    t.check(start == [1], f"route counter of the start: {start}")
+    cnt = values(fams, "vessel_api_request_duration_seconds_count", method="POST", route="/api/v1/vms/{name}/start")
+    inf = values(fams, "vessel_api_request_duration_seconds_bucket", method="POST", route="/api/v1/vms/{name}/start", le="+Inf")
+    t.check(cnt == [1] and inf == [1], f"latency histogram of the start: count {cnt}, +Inf {inf}")
+    t.check(not [l for l, _ in fams["vessel_api_route_requests_total"]["samples"] if VM in l.get("route", "")],
+            "a raw path leaked into the route label")
+    t.note("no NIC series: VMs have no taps until the networks work is wired in")
+
+    def blk(f, fam):
+        return one(f, fam, name=VM, disk="disk0")
+
+    before = {k: blk(fams, k) for k in ("vessel_vm_block_write_bytes_total", "vessel_vm_block_write_ops_total",
+                                        "vessel_vm_block_read_bytes_total", "vessel_vm_block_read_ops_total")}
+    t.require(all(v is not None for v in before.values()), f"block counters of disk0: {before}")
+    d.console_run(VM, "dd if=/dev/urandom of=/dev/vda bs=1M count=8 conv=fsync 2>/dev/null; echo dd-w-$?",
+                  b"dd-w-0", timeout=120)
+    mid = scrape(t, d, what="after the guest wrote 8 MiB")
+    wb = blk(mid, "vessel_vm_block_write_bytes_total") - before["vessel_vm_block_write_bytes_total"]
+    wo = blk(mid, "vessel_vm_block_write_ops_total") - before["vessel_vm_block_write_ops_total"]
+    log(f"guest wrote 8 MiB: block write bytes +{wb:.0f}, ops +{wo:.0f}")
+    t.check(wb >= 8 << 20, f"vessel_vm_block_write_bytes_total grew by {wb}, the guest wrote 8 MiB")
+    t.check(wo >= 1, f"vessel_vm_block_write_ops_total grew by {wo}")
+    # a part of the disk the guest never touched, so its page cache cannot answer
+    d.console_run(VM, "dd if=/dev/vda of=/dev/null bs=1M count=8 skip=64 2>/dev/null; echo dd-r-$?",
+                  b"dd-r-0", timeout=120)
+    end = scrape(t, d, what="after the guest read 8 MiB")
+    rb = blk(end, "vessel_vm_block_read_bytes_total") - before["vessel_vm_block_read_bytes_total"]
+    ro = blk(end, "vessel_vm_block_read_ops_total") - before["vessel_vm_block_read_ops_total"]
+    log(f"guest read 8 MiB: block read bytes +{rb:.0f}, ops +{ro:.0f}")
+    t.check(rb >= 8 << 20, f"vessel_vm_block_read_bytes_total grew by {rb}, the guest read 8 MiB")
+    t.check(ro >= 1, f"vessel_vm_block_read_ops_total grew by {ro}")
+
+
+def dashboard(t, fams):
+    """docs/grafana-dashboard.json: valid JSON, and every metric it queries is served."""
+    with open(DASHBOARD) as f:
+        dash = json.load(f)
+    exprs = []
+
+    def walk(panels):
+        for p in panels:
+            for tg in p.get("targets", []):
+                exprs.append(tg["expr"])
+            walk(p.get("panels", []))
+
+    walk(dash["panels"])
+    for v in dash.get("templating", {}).get("list", []):
+        q = v.get("query")
+        if isinstance(q, dict):
+            exprs.append(q.get("query", ""))
+    t.check(len(exprs) >= 15, f"the dashboard has only {len(exprs)} queries")
+    names = set()
+    for e in exprs:
+        names.update(re.findall(r"\bvessel_[a-z0-9_]+", e))
+    served = set(fams)
+    for n in list(fams):
+        if fams[n]["type"] == "histogram":
+            served.update({n + "_bucket", n + "_sum", n + "_count"})
+    missing = sorted(names - served)
+    t.check(not missing, f"the dashboard queries metrics /metrics does not serve: {missing}")
+    unused = sorted(n for n in EXPECTED if n not in names and not (n + "_bucket") in names)
+    if unused:
+        t.note(f"families not on the dashboard: {unused}")
+    log(f"dashboard: {len(exprs)} queries over {len(names)} metric names, all served")
 
 
 def main(t):
@@ -302,7 +441,8 @@ def main(t):
     initrd = os.path.join(d.import_dir, "initramfs.img")
     shutil.copyfile(kernel_src, kernel)
     shutil.copyfile(initrd_src, initrd)
-    d.api("POST", "vms", {"name": VM, "vcpus": 1, "memory_mib": 256,
+    d.api("POST", "vms", {"name": VM, "vcpus": 1, "memory_mib": 256, "priority": "P1",
+                          "disks": [{"size_gib": 1}],
                           "boot": {"firmware": "kernel", "kernel": kernel, "initrd": initrd,
                                    "cmdline": "console=ttyS0 panic=-1"}}, expect=201)
     fams = scrape(t, d, what="after create")
@@ -354,6 +494,8 @@ def main(t):
     cpu2 = one(fams2, "vessel_vm_cpu_seconds_total", name=VM)
     t.check(cpu is not None and cpu2 is not None and cpu2 >= cpu,
             f"vessel_vm_cpu_seconds_total went from {cpu} to {cpu2}")
+    vm_details(t, d, fams2, pid)
+    dashboard(t, fams2)
 
     # stopped again: process figures gone; deleted: every series gone
     d.api("POST", f"vms/{VM}/force-stop", expect=200)

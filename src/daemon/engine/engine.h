@@ -70,7 +70,20 @@ struct engine_vm_spec {
 	struct engine_nic nics[ENGINE_MAX_NICS];
 	unsigned nr_nics;
 	char run_dir[4096];
+	/* When set, the driver writes the monitor's pid to this file (a
+	 * cgroup v2 cgroup.procs) right after spawning it and before any guest
+	 * code runs (QEMU: between spawn and "cont"), so the whole process
+	 * and all its threads run under the VM's priority from the start. A
+	 * failed write is logged; the VM still starts. */
+	char cgroup_procs[4096];
+	/* A saved machine state (engine_ops.state_save) to load before the
+	 * guest runs, so it resumes where the state was saved (reverting a
+	 * full snapshot); empty = boot normally. */
+	char incoming[4096];
 };
+
+/* Called with 0..100 while a long block job runs. */
+typedef void engine_progress_fn(void *opaque, int percent);
 
 enum engine_state {
 	ENGINE_STATE_STOPPED = 0,
@@ -80,6 +93,24 @@ enum engine_state {
 };
 
 struct engine_vm; /* a running (or attached) monitor */
+
+#define ENGINE_MAX_VCPUS 64
+
+/* What the monitor reports about a running VM, for /metrics. */
+struct engine_vm_stats {
+	unsigned nr_vcpus;
+	struct {
+		unsigned index;
+		pid_t tid; /* host thread running this vCPU */
+	} vcpus[ENGINE_MAX_VCPUS];
+	bool have_balloon;
+	uint64_t balloon_bytes; /* memory the guest holds now (after ballooning) */
+	unsigned nr_disks;
+	struct {
+		char name[32]; /* "disk0": the format node of the VM's disk */
+		uint64_t rd_bytes, wr_bytes, rd_ops, wr_ops;
+	} disks[ENGINE_MAX_DISKS];
+};
 
 /* Called by the driver from its monitor thread; may be NULL. The callbacks
  * run without any driver lock held, so they may call the ops of the same VM
@@ -145,6 +176,10 @@ struct engine_ops {
 	/* Current state as the monitor reports it (QMP query-status). */
 	int (*query)(struct engine_vm *vm, enum engine_state *st, char **err);
 	pid_t (*pid)(struct engine_vm *vm);
+	/* vCPU threads, balloon and block statistics (QEMU: query-cpus-fast,
+	 * query-balloon, query-blockstats). Parts the monitor cannot report
+	 * are left empty. May be NULL in a driver. */
+	int (*stats)(struct engine_vm *vm, struct engine_vm_stats *out, char **err);
 	/* Serial console. read copies output from absolute byte offset `since`
 	 * (0 = oldest kept); *start is the offset of the first byte returned
 	 * (> since when older bytes were dropped), *next the offset to ask for
@@ -163,6 +198,26 @@ struct engine_ops {
 	 * release from inside an engine_events callback (it joins the thread
 	 * that runs the callback). */
 	void (*release)(struct engine_vm *vm);
+	/* Snapshots and backups (docs/backups.md). A driver without them leaves
+	 * these NULL and the daemon answers 501 for a running VM.
+	 * disk_snapshot: freeze disk `disk` where it is and continue on a new
+	 * qcow2 overlay file `overlay` (created here, backing = the old top).
+	 * state_save: write RAM and device state to `path`; the VM must be
+	 * paused and stays paused. disk_merge: copy into the open image file
+	 * `top` everything it reads from its backing chain above `base` (NULL:
+	 * the whole chain) and drop those files from its chain, live.
+	 * disk_backup: a point-in-time copy of disk `disk` into the existing
+	 * qcow2 file `target`: everything (incremental false, then dirty
+	 * tracking restarts in persistent bitmap `bitmap`), or only what
+	 * changed since (incremental true; the bitmap is cleared on success
+	 * and kept on failure). -ENOENT when the bitmap is missing. */
+	int (*disk_snapshot)(struct engine_vm *vm, unsigned disk, const char *overlay,
+			     char **err);
+	int (*state_save)(struct engine_vm *vm, const char *path, char **err);
+	int (*disk_merge)(struct engine_vm *vm, const char *top, const char *base, char **err);
+	int (*disk_backup)(struct engine_vm *vm, unsigned disk, const char *target,
+			   bool incremental, const char *bitmap, engine_progress_fn *progress,
+			   void *opaque, char **err);
 	/* Free the driver itself (called by engine_free); may be NULL. */
 	void (*destroy)(struct engine *e);
 };

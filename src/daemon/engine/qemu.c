@@ -32,8 +32,10 @@
 #include <unistd.h>
 
 #include "daemon/engine/qemu_args.h"
+#include "daemon/engine/qemu_block.h"
 #include "daemon/engine/qemu_host.h"
 #include "daemon/engine/qemu_log.h"
+#include "daemon/engine/qemu_stats.h"
 #include "daemon/engine/qmp.h"
 #include "daemon/engine/ring.h"
 #include "lib/log.h"
@@ -464,6 +466,9 @@ static void qemu_vm_on_exit(struct engine_vm *vm)
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 
+	/* QEMU removes its chardev sockets when it exits, but not the VNC
+	 * one; the graphical console should not find a display that is gone. */
+	qemu_run_unlink(&vm->spec, QEMU_RUN_VNC);
 	if (st == ENGINE_STATE_CRASHED)
 		log_warn("VM '%s': %s", vm->spec.name, reason);
 	else
@@ -624,54 +629,43 @@ static void qemu_deadline(struct timespec *ts, int timeout_ms)
 	}
 }
 
-/* Write a QMP command line with fd attached (SCM_RIGHTS), as QMP "getfd"
- * expects (QEMU qapi/misc.json: the fd arrives with the command). */
+/* Send a command line with fd attached as SCM_RIGHTS ancillary data, which
+ * QEMU takes for the command it arrives with (QMP "getfd"). */
 static int qemu_send_fd(int sock, const char *line, size_t len, int fd, int timeout_ms)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
 	struct iovec iov = {.iov_base = (void *)line, .iov_len = len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			    .msg_controllen = sizeof(cbuf)};
-	struct cmsghdr *c;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 	ssize_t n;
 
-	memset(cbuf, 0, sizeof(cbuf));
-	c = CMSG_FIRSTHDR(&mh);
+	memset(u.buf, 0, sizeof(u.buf));
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	for (;;) {
+	do
 		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-		if (n >= 0)
-			break;
-		if (errno == EAGAIN) {
-			struct pollfd pfd = {.fd = sock, .events = POLLOUT};
-			if (poll(&pfd, 1, timeout_ms) <= 0)
-				return -ETIMEDOUT;
-			continue;
-		}
-		if (errno != EINTR)
-			return -errno;
-	}
-	/* the fd went with the first byte; the rest is plain data */
-	return (size_t)n < len ? qmp_socket_write(sock, line + n, len - (size_t)n, timeout_ms) : 0;
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return qmp_socket_write(sock, line + n, len - (size_t)n, timeout_ms);
 }
 
-static int qemu_vm_command_fd(struct engine_vm *vm, const char *cmd, json_t *args, int pass_fd,
-			      int timeout_ms, json_t **ret, char **err);
-
-/* Run one QMP command and wait for its reply. On success *ret (may be NULL)
- * gets a new reference to the "return" value. */
 static int qemu_vm_command(struct engine_vm *vm, const char *cmd, json_t *args, int timeout_ms,
 			   json_t **ret, char **err)
 {
 	return qemu_vm_command_fd(vm, cmd, args, -1, timeout_ms, ret, err);
 }
 
-/* The same, passing pass_fd (>= 0) with the command. */
-static int qemu_vm_command_fd(struct engine_vm *vm, const char *cmd, json_t *args, int pass_fd,
-			      int timeout_ms, json_t **ret, char **err)
+/* Run one QMP command and wait for its reply. On success *ret (may be NULL)
+ * gets a new reference to the "return" value. */
+int qemu_vm_command_fd(struct engine_vm *vm, const char *cmd, json_t *args, int fd,
+		       int timeout_ms, json_t **ret, char **err)
 {
 	struct qemu_pending pend = {0};
 	struct timespec ts;
@@ -693,10 +687,8 @@ static int qemu_vm_command_fd(struct engine_vm *vm, const char *cmd, json_t *arg
 		goto out;
 	pend.next = vm->pending;
 	vm->pending = &pend;
-	if (pass_fd >= 0)
-		r = qemu_send_fd(vm->qmp_fd, line, len, pass_fd, timeout_ms);
-	else
-		r = qmp_socket_write(vm->qmp_fd, line, len, timeout_ms);
+	r = fd >= 0 ? qemu_send_fd(vm->qmp_fd, line, len, fd, timeout_ms) :
+		      qmp_socket_write(vm->qmp_fd, line, len, timeout_ms);
 	qemu_deadline(&ts, timeout_ms);
 	while (r == 0 && !pend.done && !vm->exited && !vm->qmp_eof) {
 		int w = pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
@@ -822,6 +814,7 @@ static int qemu_run_prepare(const struct engine_vm_spec *spec, char **err)
 
 	qemu_run_unlink(spec, QEMU_RUN_QMP);
 	qemu_run_unlink(spec, QEMU_RUN_SERIAL);
+	qemu_run_unlink(spec, QEMU_RUN_VNC);
 	qemu_run_unlink(spec, QEMU_RUN_PID);
 	/* A new boot starts a new console history. */
 	qemu_run_unlink(spec, QEMU_RUN_CONSOLE);
@@ -958,6 +951,7 @@ static void qemu_start_cleanup(struct engine_vm *vm)
 	}
 	qemu_run_unlink(&vm->spec, QEMU_RUN_QMP);
 	qemu_run_unlink(&vm->spec, QEMU_RUN_SERIAL);
+	qemu_run_unlink(&vm->spec, QEMU_RUN_VNC);
 	qemu_run_unlink(&vm->spec, QEMU_RUN_PID);
 }
 
@@ -1080,6 +1074,24 @@ out:
 	return r;
 }
 
+/* Move the freshly spawned QEMU into the VM's cgroup. It is still in its
+ * -S pause (no vCPU has run), and writing to cgroup.procs moves every
+ * thread of the process (cgroup-v2.rst "Processes"). */
+static void qemu_cgroup_join(const struct engine_vm_spec *spec, pid_t pid)
+{
+	char val[24];
+	int fd = open(spec->cgroup_procs, O_WRONLY | O_CLOEXEC);
+	int r = fd < 0 ? -errno : 0;
+	if (fd >= 0) {
+		snprintf(val, sizeof(val), "%d", (int)pid);
+		r = util_write_all(fd, val, strlen(val));
+		close(fd);
+	}
+	if (r < 0)
+		log_warn("VM '%s': cannot move QEMU pid %d into %s: %s; it runs without its "
+			 "priority", spec->name, (int)pid, spec->cgroup_procs, strerror(-r));
+}
+
 static int qemu_op_start(struct engine *e, const struct engine_vm_spec *spec,
 			 const struct engine_events *ev, struct engine_vm **out, char **err)
 {
@@ -1126,6 +1138,8 @@ static int qemu_op_start(struct engine *e, const struct engine_vm_spec *spec,
 	if (r < 0)
 		goto out;
 	vm->child = true;
+	if (spec->cgroup_procs[0])
+		qemu_cgroup_join(spec, vm->pid);
 	vm->pidfd = qemu_pidfd_open(vm->pid);
 	if (vm->pidfd < 0) {
 		r = -errno;
@@ -1136,6 +1150,8 @@ static int qemu_op_start(struct engine *e, const struct engine_vm_spec *spec,
 	r = qemu_start_wait_qmp(vm, &why);
 	if (r == 0)
 		r = qemu_vm_connect(vm, QEMU_START_TIMEOUT_MS, false, &why);
+	if (r == 0 && spec->incoming[0])
+		r = qemu_block_incoming(vm, spec->incoming, &why);
 	if (r == 0)
 		r = qemu_vm_command(vm, "cont", NULL, QEMU_CMD_TIMEOUT_MS, NULL, &why);
 	if (r < 0)
@@ -1518,6 +1534,7 @@ static void qemu_op_release(struct engine_vm *vm)
 	if (exited) {
 		qemu_run_unlink(&vm->spec, QEMU_RUN_QMP);
 		qemu_run_unlink(&vm->spec, QEMU_RUN_SERIAL);
+		qemu_run_unlink(&vm->spec, QEMU_RUN_VNC);
 		qemu_run_unlink(&vm->spec, QEMU_RUN_PID);
 	} else {
 		log_info("VM '%s': detached from QEMU pid %d, which keeps running", vm->spec.name,
@@ -1538,6 +1555,42 @@ static void qemu_op_destroy(struct engine *e)
 	e->priv = NULL;
 }
 
+static int qemu_op_stats(struct engine_vm *vm, struct engine_vm_stats *out, char **err)
+{
+	static const struct {
+		const char *cmd;
+		int (*parse)(const json_t *, struct engine_vm_stats *);
+	} q[] = {
+		{"query-cpus-fast", qemu_stats_parse_cpus},
+		{"query-balloon", qemu_stats_parse_balloon},
+		{"query-blockstats", qemu_stats_parse_blockstats},
+	};
+	int r = 0;
+	memset(out, 0, sizeof(*out));
+	if (err)
+		*err = NULL;
+	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+		json_t *ret = NULL;
+		char *why = NULL;
+		/* A short timeout: a scrape must not hang on a busy monitor. */
+		int c = qemu_vm_command(vm, q[i].cmd, NULL, 2000, &ret, &why);
+		if (c == 0 && q[i].parse(ret, out) < 0)
+			c = -EBADMSG;
+		if (c < 0 && r == 0) {
+			r = c;
+			if (err) {
+				*err = why;
+				why = NULL;
+			}
+		}
+		free(why);
+		json_decref(ret);
+		if (c == -ESRCH)
+			break;
+	}
+	return r;
+}
+
 static const struct engine_ops qemu_ops = {
 	.host_info = qemu_op_host_info,
 	.start = qemu_op_start,
@@ -1551,10 +1604,15 @@ static const struct engine_ops qemu_ops = {
 	.nic_del = qemu_op_nic_del,
 	.query = qemu_op_query,
 	.pid = qemu_op_pid,
+	.stats = qemu_op_stats,
 	.console_read = qemu_op_console_read,
 	.console_write = qemu_op_console_write,
 	.console_wait = qemu_op_console_wait,
 	.release = qemu_op_release,
+	.disk_snapshot = qemu_block_disk_snapshot,
+	.state_save = qemu_block_state_save,
+	.disk_merge = qemu_block_disk_merge,
+	.disk_backup = qemu_block_disk_backup,
 	.destroy = qemu_op_destroy,
 };
 

@@ -447,7 +447,8 @@ TEST(vm_table_from_json)
 {
 	json_t *vms = json_loads(
 		"[{\"name\":\"web-1\",\"state\":\"running\",\"vcpus\":2,\"memory_mib\":512,\"autostart\":true,"
-		"\"pid\":4242,\"disks\":[{\"index\":0,\"image\":\"debian\",\"size_bytes\":2147483648},"
+		"\"pid\":4242,\"project\":\"team\",\"priority\":\"P0\","
+		"\"disks\":[{\"index\":0,\"image\":\"debian\",\"size_bytes\":2147483648},"
 		"{\"index\":1,\"size_bytes\":1073741824}]},"
 		"{\"name\":\"db\",\"state\":\"stopped\",\"vcpus\":16,\"memory_mib\":16384,\"autostart\":false,"
 		"\"pid\":null,\"disks\":[]}]",
@@ -458,12 +459,105 @@ TEST(vm_table_from_json)
 	CHECK_EQ_INT(cli_vm_disk_bytes(json_array_get(vms, 0)), 3 * GiB);
 	CHECK_EQ_INT(cli_vm_table(vms, &t), 0);
 	char *s = t ? test_table_text(t) : NULL;
-	CHECK_STR(s, "NAME   STATE    VCPUS    MEMORY     DISK  IMAGE   AUTOSTART  PID\n"
-		     "web-1  running      2   512 MiB  3.0 GiB  debian  yes        4242\n"
-		     "db     stopped     16  16.0 GiB        -  -       no         -\n");
+	CHECK_STR(s, "NAME   STATE    VCPUS    MEMORY     DISK  IMAGE   PROJECT  PRIO  AUTOSTART  PID\n"
+		     "web-1  running      2   512 MiB  3.0 GiB  debian  team     P0    yes        4242\n"
+		     "db     stopped     16  16.0 GiB        -  -       -        -     no         -\n");
 	free(s);
 	cli_table_free(t);
 	json_decref(vms);
+}
+
+TEST(vm_project_and_priority)
+{
+	char err[256];
+	const char *w1[] = {"a", "--project", "team", "--priority", "P0", NULL};
+	const char *w2[] = {"a", "--priority", "P4", NULL};
+	char *s = test_create_json(w1, err, sizeof(err));
+	CHECK_STR(s, "{\"name\":\"a\",\"priority\":\"P0\",\"project\":\"team\"}");
+	free(s);
+	s = test_update_json(w2, err, sizeof(err));
+	CHECK_STR(s, "{\"priority\":\"P4\"}");
+	free(s);
+}
+
+static const struct cli_opt *const test_project_tables[] = {cli_global_opts, cli_project_opts, NULL};
+
+static char *test_project_json(const char **words, bool create, char *err, size_t errlen)
+{
+	struct cli_args a;
+	json_t *body = NULL;
+	char *s = NULL;
+
+	err[0] = '\0';
+	if (test_parse(test_project_tables, &a, err, errlen, words) < 0)
+		return NULL;
+	if (cli_project_body(&a, create, &body, err, errlen) < 0)
+		return NULL;
+	s = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(body);
+	return s;
+}
+
+TEST(project_body)
+{
+	char err[256];
+	const char *w1[] = {"team", "--description", "the team", "--max-vms", "10", "--max-vcpus", "16",
+			    "--max-memory", "32G", "--max-disk", "1T", NULL};
+	const char *w2[] = {"team", NULL};
+	const char *w3[] = {"team", "--max-vcpus", "none", "--max-memory", "unlimited", NULL};
+	const char *w4[] = {"team", "--max-vms", "ten", NULL};
+	const char *w5[] = {"team", "--max-memory", "lots", NULL};
+	char *s = test_project_json(w1, true, err, sizeof(err));
+	CHECK_STR(s, "{\"description\":\"the team\",\"name\":\"team\",\"quotas\":{\"disk_gib\":1024,"
+		     "\"memory_mib\":32768,\"vcpus\":16,\"vms\":10}}");
+	free(s);
+	s = test_project_json(w2, true, err, sizeof(err));
+	CHECK_STR(s, "{\"name\":\"team\"}");
+	free(s);
+	CHECK(test_project_json(w2, false, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "nothing to change") != NULL);
+	s = test_project_json(w3, false, err, sizeof(err));
+	CHECK_STR(s, "{\"quotas\":{\"memory_mib\":null,\"vcpus\":null}}");
+	free(s);
+	CHECK(test_project_json(w4, true, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "--max-vms 'ten'") != NULL);
+	CHECK(test_project_json(w5, false, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "--max-memory") != NULL);
+}
+
+TEST(project_and_capacity_tables)
+{
+	json_t *projects = json_loads(
+		"[{\"name\":\"default\",\"description\":\"\",\"quotas\":{\"vms\":null,\"vcpus\":null,"
+		"\"memory_mib\":null,\"disk_gib\":null},\"usage\":{\"vms\":1,\"vcpus\":2,\"memory_mib\":512,"
+		"\"disk_gib\":0}},"
+		"{\"name\":\"team\",\"description\":\"web\",\"quotas\":{\"vms\":4,\"vcpus\":8,"
+		"\"memory_mib\":8192,\"disk_gib\":100},\"usage\":{\"vms\":2,\"vcpus\":3,\"memory_mib\":1024,"
+		"\"disk_gib\":20}}]", 0, NULL);
+	json_t *cap = json_loads(
+		"{\"vcpus\":{\"capacity\":2,\"ratio\":4.0,\"allocatable\":8,\"used\":3,\"free\":5},"
+		"\"memory_mib\":{\"capacity\":1024,\"ratio\":1.5,\"allocatable\":1536,\"used\":512,"
+		"\"free\":1024},\"disk_gib\":{\"capacity\":100,\"ratio\":1,\"allocatable\":100,"
+		"\"used\":20,\"free\":80}}", 0, NULL);
+	struct cli_table *t = NULL;
+	CHECK_EQ_INT(cli_project_table(projects, &t), 0);
+	char *s = t ? test_table_text(t) : NULL;
+	CHECK_STR(s, "NAME     VMS  VCPUS           MEMORY              DISK  DESCRIPTION\n"
+		     "default  1/-    2/-        512 MiB/-             0 B/-  -\n"
+		     "team     2/4    3/8  1.0 GiB/8.0 GiB  20.0 GiB/100 GiB  web\n");
+	free(s);
+	cli_table_free(t);
+	t = NULL;
+	CHECK_EQ_INT(cli_capacity_table(cap, &t), 0);
+	s = t ? test_table_text(t) : NULL;
+	CHECK_STR(s, "RESOURCE  CAPACITY  RATIO  ALLOCATABLE      USED      FREE\n"
+		     "vcpus            2    4:1            8         3         5\n"
+		     "memory     1.0 GiB  1.5:1      1.5 GiB   512 MiB   1.0 GiB\n"
+		     "disk       100 GiB    1:1      100 GiB  20.0 GiB  80.0 GiB\n");
+	free(s);
+	cli_table_free(t);
+	json_decref(projects);
+	json_decref(cap);
 }
 
 TEST(image_and_task_tables)

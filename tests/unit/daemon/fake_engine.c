@@ -26,6 +26,7 @@ static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct engine_vm *fake_vms[64];
 bool fake_honour_powerdown = true;
 unsigned fake_starts;
+char fake_start_log[FAKE_START_LOG][64];
 
 static void fake_console_add(struct engine_vm *vm, const void *data, size_t len)
 {
@@ -59,7 +60,10 @@ static int fake_start(struct engine *e, const struct engine_vm_spec *spec,
 	snprintf(vm->name, sizeof(vm->name), "%s", spec->name);
 	vm->ev = ev;
 	vm->state = ENGINE_STATE_RUNNING;
-	vm->pid = 40000 + (pid_t)__atomic_add_fetch(&fake_starts, 1, __ATOMIC_RELAXED);
+	unsigned nth = __atomic_add_fetch(&fake_starts, 1, __ATOMIC_RELAXED);
+	vm->pid = 40000 + (pid_t)nth;
+	if (nth <= FAKE_START_LOG)
+		snprintf(fake_start_log[nth - 1], sizeof(fake_start_log[0]), "%s", spec->name);
 	pthread_mutex_init(&vm->lock, NULL);
 	fake_console_add(vm, "boot ok\n", 8);
 	pthread_mutex_lock(&fake_lock);

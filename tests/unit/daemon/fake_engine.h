@@ -13,5 +13,8 @@ int fake_engine_crash(const char *name);
 /* false: the guest ignores the ACPI power button (stop must force). */
 extern bool fake_honour_powerdown;
 extern unsigned fake_starts;
+/* Names of the VMs started, in order (the first FAKE_START_LOG starts). */
+#define FAKE_START_LOG 256
+extern char fake_start_log[FAKE_START_LOG][64];
 
 #endif

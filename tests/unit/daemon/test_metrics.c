@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -211,7 +213,8 @@ static int exposition_check(const char *text)
 			snprintf(help, sizeof(help), "%s", name);
 		} else if (sscanf(line, "# TYPE %127s %31s", name, type) == 2) {
 			if (strcmp(name, help) != 0 ||
-			    (strcmp(type, "gauge") != 0 && strcmp(type, "counter") != 0)) {
+			    (strcmp(type, "gauge") != 0 && strcmp(type, "counter") != 0 &&
+			     strcmp(type, "histogram") != 0)) {
 				fprintf(stderr, "  bad TYPE line: %s\n", line);
 				bad++;
 			}
@@ -225,7 +228,13 @@ static int exposition_check(const char *text)
 			snprintf(family, sizeof(family), "%s", name);
 		} else {
 			size_t n = strcspn(line, "{ ");
-			if (strlen(family) != n || strncmp(line, family, n) != 0) {
+			size_t fl = strlen(family);
+			/* a histogram's samples are FAMILY_bucket, _sum and _count */
+			bool hist = n > fl && strncmp(line, family, fl) == 0 &&
+				    (strncmp(line + fl, "_bucket", n - fl) == 0 ||
+				     strncmp(line + fl, "_sum", n - fl) == 0 ||
+				     strncmp(line + fl, "_count", n - fl) == 0);
+			if (!hist && (fl != n || strncmp(line, family, n) != 0)) {
 				fprintf(stderr, "  sample outside its family (%s): %s\n", family, line);
 				bad++;
 			}
@@ -284,16 +293,223 @@ static const char golden[] =
 	"vessel_tasks{state=\"failed\"} 0\n"
 	"# HELP vessel_images Images in the image store (any state).\n"
 	"# TYPE vessel_images gauge\n"
-	"vessel_images 5\n";
+	"vessel_images 5\n"
+	"# HELP vessel_host_cpu_seconds_total Time the host's CPUs spent in each mode (/proc/stat), summed over CPUs.\n"
+	"# TYPE vessel_host_cpu_seconds_total counter\n"
+	"vessel_host_cpu_seconds_total{mode=\"user\"} 10\n"
+	"vessel_host_cpu_seconds_total{mode=\"nice\"} 0.01\n"
+	"vessel_host_cpu_seconds_total{mode=\"system\"} 2.5\n"
+	"vessel_host_cpu_seconds_total{mode=\"idle\"} 900\n"
+	"vessel_host_cpu_seconds_total{mode=\"iowait\"} 0.07\n"
+	"vessel_host_cpu_seconds_total{mode=\"irq\"} 0\n"
+	"vessel_host_cpu_seconds_total{mode=\"softirq\"} 0.03\n"
+	"vessel_host_cpu_seconds_total{mode=\"steal\"} 0.12\n"
+	"# HELP vessel_host_disk_bytes Size of the file system holding the data directory (VM disks, images).\n"
+	"# TYPE vessel_host_disk_bytes gauge\n"
+	"vessel_host_disk_bytes 1099511627776\n"
+	"# HELP vessel_host_disk_free_bytes Free space on the file system holding the data directory.\n"
+	"# TYPE vessel_host_disk_free_bytes gauge\n"
+	"vessel_host_disk_free_bytes 549755813888\n"
+	"# HELP vessel_host_vcpus_allocatable vCPUs admission hands out: capacity x CPU overcommit ratio.\n"
+	"# TYPE vessel_host_vcpus_allocatable gauge\n"
+	"vessel_host_vcpus_allocatable 8\n"
+	"# HELP vessel_host_vcpus_used vCPUs of VMs that are starting, running, paused or stopping.\n"
+	"# TYPE vessel_host_vcpus_used gauge\n"
+	"vessel_host_vcpus_used 4\n"
+	"# HELP vessel_host_memory_allocatable_bytes Memory admission hands out: capacity x memory overcommit ratio.\n"
+	"# TYPE vessel_host_memory_allocatable_bytes gauge\n"
+	"vessel_host_memory_allocatable_bytes 4294967296\n"
+	"# HELP vessel_host_memory_used_bytes Memory of VMs that are starting, running, paused or stopping.\n"
+	"# TYPE vessel_host_memory_used_bytes gauge\n"
+	"vessel_host_memory_used_bytes 2147483648\n"
+	"# HELP vessel_vm_info Project and priority of each VM; always 1.\n"
+	"# TYPE vessel_vm_info gauge\n"
+	"vessel_vm_info{name=\"db\",project=\"team\",priority=\"P1\"} 1\n"
+	"vessel_vm_info{name=\"q\\\"\\\\\\n\",project=\"default\",priority=\"P0\"} 1\n"
+	"# HELP vessel_vm_vcpu_seconds_total CPU time of each vCPU thread of a running VM (user + system).\n"
+	"# TYPE vessel_vm_vcpu_seconds_total counter\n"
+	"vessel_vm_vcpu_seconds_total{name=\"db\",vcpu=\"0\"} 3.25\n"
+	"vessel_vm_vcpu_seconds_total{name=\"db\",vcpu=\"1\"} 1\n"
+	"# HELP vessel_vm_vcpu_wait_seconds_total Time each vCPU thread was runnable but waiting for a host CPU (schedstat run delay): the host-side view of steal time.\n"
+	"# TYPE vessel_vm_vcpu_wait_seconds_total counter\n"
+	"vessel_vm_vcpu_wait_seconds_total{name=\"db\",vcpu=\"0\"} 0.5\n"
+	"# HELP vessel_vm_balloon_bytes Memory the guest holds now, as the virtio balloon reports it.\n"
+	"# TYPE vessel_vm_balloon_bytes gauge\n"
+	"vessel_vm_balloon_bytes{name=\"db\"} 1073741824\n"
+	"# HELP vessel_vm_block_read_bytes_total Bytes the guest read from each disk (QMP query-blockstats).\n"
+	"# TYPE vessel_vm_block_read_bytes_total counter\n"
+	"vessel_vm_block_read_bytes_total{name=\"db\",disk=\"disk0\"} 4096\n"
+	"# HELP vessel_vm_block_write_bytes_total Bytes the guest wrote to each disk.\n"
+	"# TYPE vessel_vm_block_write_bytes_total counter\n"
+	"vessel_vm_block_write_bytes_total{name=\"db\",disk=\"disk0\"} 1048576\n"
+	"# HELP vessel_vm_block_read_ops_total Read requests the guest made on each disk.\n"
+	"# TYPE vessel_vm_block_read_ops_total counter\n"
+	"vessel_vm_block_read_ops_total{name=\"db\",disk=\"disk0\"} 1\n"
+	"# HELP vessel_vm_block_write_ops_total Write requests the guest made on each disk.\n"
+	"# TYPE vessel_vm_block_write_ops_total counter\n"
+	"vessel_vm_block_write_ops_total{name=\"db\",disk=\"disk0\"} 256\n"
+	"# HELP vessel_vm_network_receive_bytes_total Bytes received by the VM on each NIC (counted at its tap).\n"
+	"# TYPE vessel_vm_network_receive_bytes_total counter\n"
+	"vessel_vm_network_receive_bytes_total{name=\"db\",interface=\"vt-db-0\"} 200\n"
+	"# HELP vessel_vm_network_transmit_bytes_total Bytes sent by the VM on each NIC.\n"
+	"# TYPE vessel_vm_network_transmit_bytes_total counter\n"
+	"vessel_vm_network_transmit_bytes_total{name=\"db\",interface=\"vt-db-0\"} 100\n"
+	"# HELP vessel_vm_network_receive_packets_total Packets received by the VM on each NIC.\n"
+	"# TYPE vessel_vm_network_receive_packets_total counter\n"
+	"vessel_vm_network_receive_packets_total{name=\"db\",interface=\"vt-db-0\"} 4\n"
+	"# HELP vessel_vm_network_transmit_packets_total Packets sent by the VM on each NIC.\n"
+	"# TYPE vessel_vm_network_transmit_packets_total counter\n"
+	"vessel_vm_network_transmit_packets_total{name=\"db\",interface=\"vt-db-0\"} 3\n"
+	"# HELP vessel_vm_network_receive_drops_total Packets for the VM dropped at its tap.\n"
+	"# TYPE vessel_vm_network_receive_drops_total counter\n"
+	"vessel_vm_network_receive_drops_total{name=\"db\",interface=\"vt-db-0\"} 6\n"
+	"# HELP vessel_vm_network_transmit_drops_total Packets from the VM dropped at its tap.\n"
+	"# TYPE vessel_vm_network_transmit_drops_total counter\n"
+	"vessel_vm_network_transmit_drops_total{name=\"db\",interface=\"vt-db-0\"} 5\n"
+	"# HELP vessel_api_route_requests_total API requests answered, by route pattern (not raw path) and HTTP status.\n"
+	"# TYPE vessel_api_route_requests_total counter\n"
+	"vessel_api_route_requests_total{method=\"GET\",route=\"/api/v1/vms/{name}\",code=\"200\"} 3\n"
+	"vessel_api_route_requests_total{method=\"GET\",route=\"/api/v1/vms/{name}\",code=\"404\"} 1\n"
+	"vessel_api_route_requests_total{method=\"any\",route=\"unmatched\",code=\"404\"} 2\n"
+	"# HELP vessel_api_request_duration_seconds Time from a request's arrival to its reply being queued, by route.\n"
+	"# TYPE vessel_api_request_duration_seconds histogram\n"
+	"vessel_api_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/vms/{name}\",le=\"0.0005\"} 0\n"
+	"vessel_api_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/vms/{name}\",le=\"0.001\"} 3\n"
+	"vessel_api_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/vms/{name}\",le=\"0.0025\"} 3\n"
+	"vessel_api_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/vms/{name}\",le=\"0.005\"} 3\n"
+	"vessel_api_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/vms/{name}\",le=\"0.01\"} 3\n"
+	"vessel_api_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/vms/{name}\",le=\"0.025\"} 3\n"
+	"vessel_api_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/vms/{name}\",le=\"0.1\"} 4\n"
+	"vessel_api_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/vms/{name}\",le=\"0.5\"} 4\n"
+	"vessel_api_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/vms/{name}\",le=\"2.5\"} 4\n"
+	"vessel_api_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/vms/{name}\",le=\"10\"} 4\n"
+	"vessel_api_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/vms/{name}\",le=\"60\"} 4\n"
+	"vessel_api_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/vms/{name}\",le=\"+Inf\"} 4\n"
+	"vessel_api_request_duration_seconds_sum{method=\"GET\",route=\"/api/v1/vms/{name}\"} 0.052\n"
+	"vessel_api_request_duration_seconds_count{method=\"GET\",route=\"/api/v1/vms/{name}\"} 4\n";
+
+TEST(parse_proc_stat)
+{
+	struct metrics_host_cpu c;
+	CHECK_EQ_INT(metrics_parse_proc_stat("cpu  4705 150 1120 16250 520 30 45 7 0 0\n"
+					     "cpu0 2000 75 500 8000 260 15 20 3 0 0\n",
+					     &c), 0);
+	CHECK_EQ_INT(c.user, 4705);
+	CHECK_EQ_INT(c.nice, 150);
+	CHECK_EQ_INT(c.system, 1120);
+	CHECK_EQ_INT(c.idle, 16250);
+	CHECK_EQ_INT(c.iowait, 520);
+	CHECK_EQ_INT(c.softirq, 45);
+	CHECK_EQ_INT(c.steal, 7);
+	/* a kernel older than steal time, a per-CPU line first, garbage */
+	CHECK(metrics_parse_proc_stat("cpu  1 2 3 4 5 6 7\n", &c) < 0);
+	CHECK(metrics_parse_proc_stat("cpu0 1 2 3 4 5 6 7 8\n", &c) < 0);
+	CHECK(metrics_parse_proc_stat("cpu  1 2 x 4 5 6 7 8\n", &c) < 0);
+	CHECK(metrics_parse_proc_stat("", &c) < 0);
+}
+
+TEST(parse_schedstat)
+{
+	uint64_t run, wait;
+	CHECK_EQ_INT(metrics_parse_schedstat("1234567890 9876543 421\n", &run, &wait), 0);
+	CHECK_EQ_INT(run, 1234567890);
+	CHECK_EQ_INT(wait, 9876543);
+	CHECK(metrics_parse_schedstat("12 34\n", &run, &wait) < 0);
+	CHECK(metrics_parse_schedstat("-1 2 3\n", &run, &wait) < 0);
+	CHECK(metrics_parse_schedstat("", &run, &wait) < 0);
+}
+
+static void fixture_put(const char *dir, const char *name, const char *value)
+{
+	char p[PATH_MAX + 64];
+	snprintf(p, sizeof(p), "%.4000s/%s", dir, name);
+	FILE *f = fopen(p, "w");
+	if (f) {
+		fputs(value, f);
+		fclose(f);
+	}
+}
+
+TEST(net_read_fixture)
+{
+	/* /sys/class/net/IF/statistics/ as a fixture tree */
+	char root[] = "/tmp/vessel-net-XXXXXX";
+	CHECK(mkdtemp(root) != NULL);
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/vt-web-0", root);
+	mkdir(dir, 0755);
+	snprintf(dir, sizeof(dir), "%s/vt-web-0/statistics", root);
+	mkdir(dir, 0755);
+	fixture_put(dir, "rx_bytes", "1000\n");
+	fixture_put(dir, "tx_bytes", "2000\n");
+	fixture_put(dir, "rx_packets", "10\n");
+	fixture_put(dir, "tx_packets", "20\n");
+	fixture_put(dir, "rx_dropped", "1\n");
+	fixture_put(dir, "tx_dropped", "0\n");
+	struct metrics_net n;
+	CHECK_EQ_INT(metrics_net_read(root, "vt-web-0", &n), 0);
+	CHECK_STR(n.name, "vt-web-0");
+	CHECK_EQ_INT(n.rx_bytes, 1000);
+	CHECK_EQ_INT(n.tx_bytes, 2000);
+	CHECK_EQ_INT(n.rx_packets, 10);
+	CHECK_EQ_INT(n.tx_packets, 20);
+	CHECK_EQ_INT(n.rx_dropped, 1);
+	CHECK_EQ_INT(n.tx_dropped, 0);
+	CHECK_EQ_INT(metrics_net_read(root, "vt-gone", &n), -ENOENT);
+	CHECK_EQ_INT(metrics_net_read(root, "../etc", &n), -EINVAL);
+	CHECK_EQ_INT(metrics_net_read(root, "a-name-longer-than-ifnamsiz", &n), -EINVAL);
+	fixture_put(dir, "tx_dropped", "lots\n");
+	CHECK_EQ_INT(metrics_net_read(root, "vt-web-0", &n), -EINVAL);
+	/* the real tree has lo on any Linux host */
+	if (access("/sys/class/net/lo/statistics/rx_bytes", R_OK) == 0)
+		CHECK_EQ_INT(metrics_net_read("/sys/class/net", "lo", &n), 0);
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	CHECK_EQ_INT(system(cmd), 0);
+}
+
+TEST(vcpu_read_self)
+{
+	struct metrics_vcpu v = {0};
+	CHECK_EQ_INT(metrics_vcpu_read(getpid(), (pid_t)syscall(SYS_gettid), &v), 0);
+	CHECK(v.have_cpu);
+	CHECK(v.cpu_seconds >= 0);
+	CHECK_EQ_INT(metrics_vcpu_read(getpid(), 999999999, &v), -ESRCH);
+}
 
 TEST(render_golden)
 {
+	struct metrics_net nets[1] = {{.name = "vt-db-0", .rx_bytes = 100, .tx_bytes = 200,
+				       .rx_packets = 3, .tx_packets = 4, .rx_dropped = 5,
+				       .tx_dropped = 6}};
+	static uint64_t codes[METRICS_MAX_ROUTES * METRICS_NR_CODES];
+	static uint64_t buckets[METRICS_MAX_ROUTES * (METRICS_NR_BUCKETS + 1)];
+	static uint64_t sums[METRICS_MAX_ROUTES];
+	static const char *const methods[] = {"GET", "POST"};
+	static const char *const patterns[] = {"/api/v1/vms/{name}", "/api/v1/vms"};
+	codes[0 * METRICS_NR_CODES + 100] = 3;       /* GET /vms/{name} 200 */
+	codes[0 * METRICS_NR_CODES + 304] = 1;       /* GET /vms/{name} 404 */
+	codes[2 * METRICS_NR_CODES + 304] = 2;       /* unmatched 404 */
+	buckets[0 * (METRICS_NR_BUCKETS + 1) + 1] = 3; /* <= 1 ms */
+	buckets[0 * (METRICS_NR_BUCKETS + 1) + 6] = 1; /* <= 100 ms */
+	sums[0] = 52000000;
+	struct metrics_routes routes = {.nr_routes = 2, .methods = methods, .patterns = patterns,
+					.codes = codes, .buckets = buckets, .sum_ns = sums};
 	struct metrics_vm vms[2] = {
 		{.name = "db", .state = VM_STATE_RUNNING, .vcpus = 4, .memory_bytes = 2ull << 30,
 		 .pid = 1234,
 		 /* io unreadable: those series are left out, not reported as 0 */
 		 .proc = {.have_cpu = true, .have_rss = true, .cpu_seconds = 12.5,
-			  .rss_bytes = 409600}},
+			  .rss_bytes = 409600},
+		 .project = "team", .priority = 1, .have_stats = true,
+		 .stats = {.nr_vcpus = 2, .have_balloon = true, .balloon_bytes = 1ull << 30,
+			   .nr_disks = 1,
+			   .disks = {{.name = "disk0", .rd_bytes = 4096, .wr_bytes = 1048576,
+				      .rd_ops = 1, .wr_ops = 256}}},
+		 .vcpu = {{.index = 0, .have_cpu = true, .have_wait = true, .cpu_seconds = 3.25,
+			   .wait_seconds = 0.5},
+			  {.index = 1, .have_cpu = true, .cpu_seconds = 1}},
+		 .nets = nets, .nr_nets = 1},
 		{.name = "q\"\\\n", .state = VM_STATE_STOPPED, .vcpus = 1,
 		 .memory_bytes = 512ull << 20,
 		 /* a stopped VM never shows process figures, whatever is left */
@@ -308,6 +524,13 @@ TEST(render_golden)
 		.have_load = true, .memory_bytes = 25276026880ull,
 		.memory_available_bytes = 1048576, .load1 = 1.23, .vms = vms, .nr_vms = 2,
 		.tasks = {1, 3, 0}, .images = 5, .requests = req,
+		.have_host_cpu = true, .clk_tck = 100,
+		.host_cpu = {.user = 1000, .nice = 1, .system = 250, .idle = 90000, .iowait = 7,
+			     .irq = 0, .softirq = 3, .steal = 12},
+		.have_disk = true, .disk_total_bytes = 1ull << 40, .disk_free_bytes = 1ull << 39,
+		.have_capacity = true, .vcpus_allocatable = 8, .vcpus_used = 4,
+		.memory_allocatable_bytes = 4ull << 30, .memory_used_bytes = 2ull << 30,
+		.routes = &routes,
 	};
 	char *out = NULL;
 	size_t len = 0;
@@ -320,6 +543,8 @@ TEST(render_golden)
 	s.have_meminfo = s.have_load = false;
 	s.nr_vms = 0;
 	s.requests = NULL;
+	s.routes = NULL;
+	s.have_host_cpu = s.have_disk = s.have_capacity = false;
 	CHECK_EQ_INT(metrics_render(&s, &out, &len), 0);
 	CHECK(out && strstr(out, "# TYPE vessel_host_load1 gauge\n") != NULL);
 	CHECK(out && strstr(out, "\nvessel_host_load1 ") == NULL);
