@@ -792,6 +792,10 @@ static int metrics_collect_vms(struct daemon *d, struct metrics_snapshot *s)
 		m->pid = rec->pid;
 		snprintf(m->project, sizeof(m->project), "%s", rec->project);
 		m->priority = rec->priority;
+		for (unsigned k = 0; k < rec->nr_nics && m->nr_nets < MODEL_MAX_NICS; k++)
+			if (rec->nics[k].tap[0])
+				snprintf(m->nets[m->nr_nets++].name, sizeof(m->nets[0].name), "%s",
+					 rec->nics[k].tap);
 	}
 	s->nr_vms = n;
 	if (d->capacity.capacity[ADMISSION_DIM_VCPUS]) {
@@ -814,9 +818,16 @@ out:
 			m->pid = 0; /* gone between the copy and the read */
 		if (m->pid > 0)
 			metrics_collect_engine(d, m);
-		/* NIC counters: the VM's taps come from the networks work;
-		 * until it hands vesseld their names, m->nets stays empty and
-		 * metrics_net_read() is exercised by the unit tests only. */
+		/* NIC counters of the taps that exist (they are created at
+		 * start and removed at stop). */
+		size_t kept = 0;
+		for (size_t k = 0; k < m->nr_nets; k++) {
+			char name[sizeof(m->nets[k].name)];
+			snprintf(name, sizeof(name), "%s", m->nets[k].name);
+			if (metrics_net_read("/sys/class/net", name, &m->nets[kept]) == 0)
+				kept++;
+		}
+		m->nr_nets = kept;
 	}
 	return r;
 }

@@ -114,15 +114,14 @@ struct metrics_vm {
 	bool have_stats;
 	struct engine_vm_stats stats;
 	struct metrics_vcpu vcpu[ENGINE_MAX_VCPUS]; /* stats.nr_vcpus of them */
-	/* The VM's NIC taps. Empty until the networks work hands vesseld the
-	 * tap names of each VM (see metrics_collect_vms). */
-	struct metrics_net *nets;
+	/* The VM's NIC taps that exist now (a stopped VM has none). */
+	struct metrics_net nets[MODEL_MAX_NICS];
 	size_t nr_nets;
 };
 
 /* Per-route request counts and latency (the router's route table index;
  * index nr_routes counts requests that matched no route). */
-#define METRICS_MAX_ROUTES 64
+#define METRICS_MAX_ROUTES 128
 #define METRICS_NR_BUCKETS 11
 extern const double metrics_latency_buckets[METRICS_NR_BUCKETS];
 struct metrics_routes {
