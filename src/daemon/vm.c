@@ -812,6 +812,8 @@ static bool vm_patch_is_live(const json_t *patch)
 {
 	const char *key;
 	json_t *v;
+	if (json_object_size(patch) == 0)
+		return false;
 	json_object_foreach((json_t *)patch, key, v) {
 		if (strcmp(key, "priority") != 0)
 			return false;
