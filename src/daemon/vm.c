@@ -1410,8 +1410,10 @@ void vm_registry_resume(struct daemon *d)
 		if (st == VM_STATE_RUNNING || st == VM_STATE_PAUSED || st == VM_STATE_STARTING ||
 		    st == VM_STATE_STOPPING)
 			vm_attach(d, vm);
-		pthread_mutex_unlock(&vm->op_lock);
 		st = vm_state_of(d, vm);
+		if (!admission_state_uses_host(st))
+			cgroup_vm_remove_stale(&d->cgroups, vm->rec.name);
+		pthread_mutex_unlock(&vm->op_lock);
 		bool autostart;
 		pthread_mutex_lock(&d->vms_lock);
 		autostart = vm->rec.autostart;
