@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -205,7 +206,29 @@ enum cli_cmd_opt {
 	CLI_OPT_FORCE,
 	CLI_OPT_FOLLOW,
 	CLI_OPT_FORMAT,
+	CLI_OPT_NET_TYPE = 300, /* network.c */
+	CLI_OPT_SUBNET,
+	CLI_OPT_GATEWAY,
+	CLI_OPT_DHCP_RANGE,
+	CLI_OPT_BRIDGE,
+	CLI_OPT_UPLINK,
+	CLI_OPT_MTU,
+	CLI_OPT_RULE,
+	CLI_OPT_DEFAULT_IN,
+	CLI_OPT_DEFAULT_OUT,
+	CLI_OPT_NIC,
+	CLI_OPT_NO_NICS,
+	CLI_OPT_ROLE = 200, /* token and audit commands */
 	CLI_OPT_PROJECT,
+	CLI_OPT_EXPIRES,
+	CLI_OPT_SINCE,
+	CLI_OPT_UNTIL,
+	CLI_OPT_TOKEN_ID,
+	CLI_OPT_METHOD,
+	CLI_OPT_PATH,
+	CLI_OPT_RESULT,
+	CLI_OPT_LIMIT,
+	CLI_OPT_FILE,
 	CLI_OPT_PRIORITY,
 	CLI_OPT_MAX_VMS,
 	CLI_OPT_MAX_VCPUS,
@@ -289,5 +312,46 @@ int cli_project_show(struct cli *cli, const struct cli_args *a);
 int cli_project_create(struct cli *cli, const struct cli_args *a);
 int cli_project_update(struct cli *cli, const struct cli_args *a);
 int cli_project_delete(struct cli *cli, const struct cli_args *a);
+
+/* network.c: networks, firewalls and VM NICs. The builders are pure. */
+extern const struct cli_opt cli_network_create_opts[];
+extern const struct cli_opt cli_firewall_opts[];
+int cli_network_create_body(const struct cli_args *a, json_t **out, char *err, size_t errlen);
+int cli_forward_parse(const char *spec, json_t **out, char *err, size_t errlen);
+int cli_rule_parse(const char *spec, json_t **out, char *err, size_t errlen);
+int cli_firewall_body(const struct cli_args *a, json_t **out, char *err, size_t errlen);
+int cli_nic_parse(const char *spec, json_t **out, char *err, size_t errlen);
+/* Add "nics" to a VM body from --nic (repeatable) / --no-nics. */
+int cli_nics_body(const struct cli_args *a, json_t *body, char *err, size_t errlen);
+int cli_network_list(struct cli *cli, const struct cli_args *a);
+int cli_network_show(struct cli *cli, const struct cli_args *a);
+int cli_network_create(struct cli *cli, const struct cli_args *a);
+int cli_network_delete(struct cli *cli, const struct cli_args *a);
+int cli_network_forwards(struct cli *cli, const struct cli_args *a);
+int cli_firewall_list(struct cli *cli, const struct cli_args *a);
+int cli_firewall_show(struct cli *cli, const struct cli_args *a);
+int cli_firewall_create(struct cli *cli, const struct cli_args *a);
+int cli_firewall_set(struct cli *cli, const struct cli_args *a);
+int cli_firewall_delete(struct cli *cli, const struct cli_args *a);
+/* token.c */
+extern const struct cli_opt cli_token_create_opts[];
+/* Build the POST /tokens body from `token create` arguments (pos[0] is
+ * the name). Pure. Returns 0 or -EINVAL with a sentence in err. */
+int cli_token_create_body(const struct cli_args *a, json_t **out, char *err, size_t errlen);
+int cli_token_table(const json_t *tokens, struct cli_table **out);
+int cli_token_create(struct cli *cli, const struct cli_args *a);
+int cli_token_list(struct cli *cli, const struct cli_args *a);
+int cli_token_revoke(struct cli *cli, const struct cli_args *a);
+
+/* audit.c */
+extern const struct cli_opt cli_audit_list_opts[];
+extern const struct cli_opt cli_audit_verify_opts[];
+/* The query string ("" or "?since=...&...") of `audit list` filters;
+ * --since/--until also take a duration back from now ("1h"). Pure. */
+int cli_audit_query(const struct cli_args *a, time_t now, char **out);
+int cli_audit_table(const json_t *entries, struct cli_table **out);
+int cli_audit_list(struct cli *cli, const struct cli_args *a);
+/* Exit status 1 (-EBADMSG) when the log fails verification. */
+int cli_audit_verify(struct cli *cli, const struct cli_args *a);
 
 #endif

@@ -36,14 +36,16 @@ static const struct main_cmd main_cmds[] = {
 	 "NAME [--vcpus N] [--memory 512M|2G] [--image IMG [--full-copy]] [--disk-size 10G]\n"
 	 "       [--blank-disk SIZE]... [--firmware bios|uefi] [--kernel K [--initrd I] [--cmdline S]]\n"
 	 "       [--description D] [--autostart] [--restart on-crash|never] [--no-wait]\n"
-	 "       [--project P] [--priority P0..P4]",
+	 "       [--project P] [--priority P0..P4]\n"
+	 "       [--nic NETWORK[,vlan=N][,mac=M][,firewall=F][,bandwidth=MBIT]]...",
 	 "create a VM (a full copy of an image is waited for unless --no-wait)"},
 	{"vm", "show", cli_vm_show, main_no_opts, 1, 1, "NAME", "show a VM"},
 	{"vm", "update", cli_vm_update, cli_vm_update_opts, 1, 1,
 	 "NAME [--vcpus N] [--memory SIZE] [--description D] [--autostart|--no-autostart]\n"
 	 "       [--restart on-crash|never] [--firmware bios|uefi] [--kernel K [--initrd I] [--cmdline S]]\n"
-	 "       [--project P] [--priority P0..P4]",
-	 "change a stopped VM (--priority alone also while it runs)"},
+	 "       [--project P] [--priority P0..P4]\n"
+	 "       [--nic SPEC]... | [--no-nics]   (NICs replace the list)",
+	 "change a stopped VM (--priority and the NICs' firewall= also while it runs)"},
 	{"vm", "start", cli_vm_start, main_no_opts, 1, 1, "NAME", "start a VM"},
 	{"vm", "stop", cli_vm_stop, cli_vm_stop_opts, 1, 1, "NAME [--timeout S]",
 	 "power a VM down (ACPI), forcing it off after the timeout"},
@@ -66,6 +68,39 @@ static const struct main_cmd main_cmds[] = {
 	{"task", "list", cli_task_list, main_no_opts, 0, 0, "", "list tasks, newest first"},
 	{"task", "show", cli_task_show, main_no_opts, 1, 1, "ID", "show a task"},
 	{"host", "info", cli_host_info, main_no_opts, 0, 0, "", "show what the host offers"},
+	{"network", "list", cli_network_list, main_no_opts, 0, 0, "", "list networks"},
+	{"network", "show", cli_network_show, main_no_opts, 1, 1, "NAME", "show a network"},
+	{"network", "create", cli_network_create, cli_network_create_opts, 1, 1,
+	 "NAME --type nat|isolated|bridge [--subnet CIDR] [--gateway IP] [--dhcp-range A-B]\n"
+	 "       [--bridge BR] [--uplink IF] [--mtu N]",
+	 "create a network (nat: subnet with DHCP and masquerading)"},
+	{"network", "forwards", cli_network_forwards, main_no_opts, 1, 33,
+	 "NAME [PROTO:[HOST_ADDR:]HOST_PORT:VM[@NIC]:VM_PORT]...",
+	 "set the port forwards of a nat network (none given: remove all)"},
+	{"network", "delete", cli_network_delete, main_no_opts, 1, 1, "NAME",
+	 "delete a network no VM uses, with what vessel created for it"},
+	{"firewall", "list", cli_firewall_list, main_no_opts, 0, 0, "", "list firewall rule sets"},
+	{"firewall", "show", cli_firewall_show, main_no_opts, 1, 1, "NAME", "show a rule set"},
+	{"firewall", "create", cli_firewall_create, cli_firewall_opts, 1, 1,
+	 "NAME [--rule DIR,PROTO,PORTS,CIDR,allow|deny]... [--default-inbound allow|deny]\n"
+	 "       [--default-outbound allow|deny]",
+	 "create a rule set (inbound denied unless a rule allows it)"},
+	{"firewall", "set", cli_firewall_set, cli_firewall_opts, 1, 1,
+	 "NAME [--rule ...]... [--default-inbound ...] [--default-outbound ...]",
+	 "replace a rule set's rules (applied at once to the NICs it guards)"},
+	{"firewall", "delete", cli_firewall_delete, main_no_opts, 1, 1, "NAME",
+	 "delete a rule set no NIC uses"},
+	{"token", "create", cli_token_create, cli_token_create_opts, 1, 1,
+	 "NAME --role admin|operator|viewer [--project P] [--expires 24h|2027-01-31]",
+	 "create an API token (its secret is printed once)"},
+	{"token", "list", cli_token_list, main_no_opts, 0, 0, "", "list API tokens"},
+	{"token", "revoke", cli_token_revoke, main_no_opts, 1, 1, "ID", "revoke an API token"},
+	{"audit", "list", cli_audit_list, cli_audit_list_opts, 0, 0,
+	 "[--since 1h|TIME] [--until TIME] [--token-id ID] [--method M] [--path PREFIX]\n"
+	 "       [--result 403|4xx] [--limit N]",
+	 "show audit log entries"},
+	{"audit", "verify", cli_audit_verify, cli_audit_verify_opts, 0, 0, "[--file PATH]",
+	 "check the audit log's hash chain (exit 1 when it is broken)"},
 	{"host", "capacity", cli_host_capacity, cli_host_capacity_opts, 0, 0,
 	 "[--cpu-ratio R] [--memory-ratio R]",
 	 "show capacity, overcommit ratios and what is allocated (or change the ratios)"},
@@ -176,7 +211,8 @@ int main(int argc, char **argv)
 			return args.help ? 0 : CLI_EXIT_USAGE;
 		}
 		if (!known_group)
-			fprintf(stderr, "vessel: unknown command '%s'; commands are vm, image, task, host, project "
+			fprintf(stderr, "vessel: unknown command '%s'; commands are vm, image, task, host, project, "
+				"network, firewall, token, audit "
 				"(see vessel --help)\n", group);
 		else if (!cmd_idx)
 			fprintf(stderr, "vessel: '%s' needs a command (see vessel %s --help)\n", group, group);

@@ -31,10 +31,13 @@ const struct cli_opt cli_vm_create_opts[] = {
 	{"no-wait", CLI_OPT_NO_WAIT, false},
 	{"project", CLI_OPT_PROJECT, true},
 	{"priority", CLI_OPT_PRIORITY, true},
+	{"nic", CLI_OPT_NIC, true},
 	{NULL, 0, false},
 };
 
 const struct cli_opt cli_vm_update_opts[] = {
+	{"nic", CLI_OPT_NIC, true},
+	{"no-nics", CLI_OPT_NO_NICS, false},
 	{"vcpus", CLI_OPT_VCPUS, true},
 	{"memory", CLI_OPT_MEMORY, true},
 	{"firmware", CLI_OPT_FIRMWARE, true},
@@ -201,6 +204,8 @@ int cli_vm_create_body(const struct cli_args *a, json_t **out, char *err, size_t
 	if (!body || !disks)
 		goto out;
 	ret = vm_common_fields(a, body, err, errlen);
+	if (ret == 0)
+		ret = cli_nics_body(a, body, err, errlen);
 	if (ret < 0)
 		goto out;
 	if (cli_args_has(a, CLI_OPT_FULL_COPY) && !image) {
@@ -264,11 +269,14 @@ int cli_vm_update_body(const struct cli_args *a, json_t **out, char *err, size_t
 	if (!body)
 		return -ENOMEM;
 	ret = vm_common_fields(a, body, err, errlen);
+	if (ret == 0)
+		ret = cli_nics_body(a, body, err, errlen);
 	if (ret < 0)
 		goto out;
 	if (json_object_size(body) == 0) {
 		snprintf(err, errlen, "nothing to change; give at least one of --vcpus, --memory, --description, "
-			 "--autostart, --no-autostart, --restart, --firmware, --kernel, --project, --priority");
+			 "--autostart, --no-autostart, --restart, --firmware, --kernel, --project, --priority, "
+			 "--nic, --no-nics");
 		ret = -EINVAL;
 		goto out;
 	}

@@ -24,12 +24,7 @@
 
 static struct vm *console_lookup(struct http_req *req)
 {
-	struct vm *vm = vm_get(req->d, req->params[0]);
-	if (!vm)
-		http_reply_errorf(req, 404, "not_found",
-				  "there is no VM named '%s'; list VMs with GET /api/v1/vms",
-				  req->params[0]);
-	return vm;
+	return http_vm_get(req);
 }
 
 /* Append up to cap - *len bytes of a file to buf. */

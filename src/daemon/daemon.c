@@ -1,9 +1,10 @@
 /* daemon: vesseld's start-up and shutdown: data directory layout, the admin
- * token, the store, the registries, re-attaching running VMs, the HTTP
+ * token, the store, the audit log, the registries, re-attaching running VMs, the HTTP
  * listeners; plus the worker-thread helper and error helper used by every
  * resource. Shutdown stops the API but leaves VMs running (they are
  * re-attached at the next start). */
 #include "daemon/daemon.h"
+#include "daemon/networks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/audit.h"
 #include "daemon/http.h"
 #include "daemon/store.h"
 #include "lib/util.h"
@@ -165,6 +167,19 @@ static int daemon_token_init(struct daemon *d, char **err)
 	return 0;
 }
 
+static int daemon_tokens_load(struct daemon *d, char **err)
+{
+	struct token_record *v = NULL;
+	size_t n = 0;
+	int r = auth_tokens_new(&d->tokens);
+	if (r == 0 && (r = store_token_list(d->store, &v, &n)) < 0)
+		asprintf(err, "cannot read the API tokens from the database");
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = auth_tokens_put(d->tokens, &v[i]);
+	free(v);
+	return r;
+}
+
 int daemon_new(const struct daemon_config *cfg, struct engine *engine, struct daemon **out,
 	       char **err)
 {
@@ -227,6 +242,16 @@ int daemon_new(const struct daemon_config *cfg, struct engine *engine, struct da
 		*err = strdup(store_err);
 		goto out;
 	}
+	struct auth_limits lim = AUTH_LIMITS_DEFAULT;
+	if (d->cfg.auth_limits.lockout_after)
+		lim = d->cfg.auth_limits;
+	if ((r = auth_limiter_new(&lim, NULL, NULL, &d->limiter)) < 0)
+		goto out;
+	if ((r = daemon_tokens_load(d, err)) < 0)
+		goto out;
+	daemon_path(d, path, sizeof(path), "audit.log");
+	if ((r = audit_open(path, d->store, &d->audit, err)) < 0)
+		goto out;
 	/* Which vesseld last opened the database: helps whoever reads a
 	 * data directory from a backup. */
 	store_setting_put(d->store, "vesseld_version", "0.1.0");
@@ -260,6 +285,10 @@ int daemon_start(struct daemon *d, char **err)
 		asprintf(err, "cannot load state from the database: %s", strerror(-r));
 		return r;
 	}
+	if ((r = networks_load(d)) < 0) {
+		asprintf(err, "cannot load networks: %s", strerror(-r));
+		return r;
+	}
 	vm_registry_resume(d);
 	/* TCP first: clients (and the tests) take the Unix socket answering
 	 * as "vesseld is up", so TCP must be listening by then. */
@@ -280,6 +309,7 @@ void daemon_stop(struct daemon *d)
 	pthread_mutex_unlock(&d->vms_lock);
 	http_server_quiesce(d->tcp);
 	http_server_quiesce(d->unix_srv);
+	networks_stop(d);
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += DAEMON_STOP_WAIT_S;
@@ -310,10 +340,14 @@ void daemon_free(struct daemon *d)
 	pthread_mutex_unlock(&d->threads_lock);
 	if (left)
 		return; /* threads still use it; the process is about to exit */
+	networks_free(d);
 	vm_registry_free(d);
 	project_registry_free(d);
 	image_registry_free(d);
 	task_registry_free(d);
+	audit_free(d->audit);
+	auth_limiter_free(d->limiter);
+	auth_tokens_free(d->tokens);
 	store_free(d->store);
 	for (size_t i = 0; i < DAEMON_MAX_ALLOW_DIRS; i++)
 		free((char *)d->allow_resolved[i]);

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "daemon/auth.h"
 #include "daemon/admission.h"
 #include "daemon/cgroup.h"
 #include "daemon/engine/engine.h"
@@ -33,6 +34,7 @@ struct daemon_config {
 	size_t nr_allow_dirs;
 	char qemu_img[PATH_MAX]; /* "qemu-img" from PATH unless set */
 	unsigned http_threads;   /* 0 = number of CPUs */
+	struct auth_limits auth_limits; /* all zero = AUTH_LIMITS_DEFAULT */
 	/* Admission (docs/operations.md "Capacity, overcommit and quotas"):
 	 * capacity overrides (0 = detect from the machine) and overcommit
 	 * ratios (0 = the stored setting, else the default). */
@@ -76,8 +78,10 @@ struct vm {
 };
 
 struct image_entry; /* images.c */
+struct net_state;   /* networks.c */
 struct task;        /* tasks.c */
 struct http_server; /* http.c */
+struct audit_log;   /* audit.c */
 
 struct daemon {
 	struct daemon_config cfg;
@@ -117,8 +121,14 @@ struct daemon {
 	pthread_cond_t threads_cond;
 	unsigned nr_threads; /* detached worker threads still running */
 
+	struct net_state *net; /* networks.c: networks, firewalls, dnsmasq supervisor */
+
 	struct http_server *tcp, *unix_srv;
 	volatile bool shutting_down;
+
+	struct auth_limiter *limiter; /* failed authentications per client address */
+	struct auth_tokens *tokens;   /* the tokens table, in memory (auth.h) */
+	struct audit_log *audit;      /* DATA_DIR/audit.log */
 };
 
 /* daemon.c */
@@ -154,6 +164,8 @@ struct vm_list_cache {
 };
 struct vm_list_cache *vm_list_cache_get(struct daemon *d);
 void vm_list_cache_put(struct vm_list_cache *c);
+/* Drop the cached list (something shown in it changed); needs vms_lock. */
+void vm_list_cache_invalidate_locked(struct daemon *d);
 /* Copy a VM's record under the lock. */
 void vm_snapshot(struct daemon *d, struct vm *vm, struct vm_record *out);
 /* true when any VM disk is based on image `name`; appends the VM names to

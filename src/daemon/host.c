@@ -11,6 +11,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "daemon/audit.h"
 #include "daemon/daemon.h"
 #include "daemon/http.h"
 #include "daemon/store.h"
@@ -30,6 +31,8 @@ void host_get(struct http_req *req)
 	json_t *warnings = json_array();
 	if (d->host.warning[0])
 		json_array_append_new(warnings, json_string(d->host.warning));
+	if (audit_warning(d->audit))
+		json_array_append_new(warnings, json_string(audit_warning(d->audit)));
 	const struct cgroup_tree *cg = &d->cgroups;
 	json_t *prio = json_pack("{s:b,s:o,s:o}", "enforced", cg->usable && cg->cpu, "cgroup_root",
 				 cg->usable ? json_string(cg->root) : json_null(), "reason",

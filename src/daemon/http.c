@@ -19,9 +19,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "daemon/audit.h"
 #include "daemon/metrics.h"
+#include "daemon/networks.h"
+#include "daemon/store.h"
 #include "lib/util.h"
 
 /* Oversize bodies up to this size are read and dropped before the 413. */
@@ -41,6 +45,10 @@ struct http_server {
 	char sock_path[PATH_MAX];
 };
 
+/* Entries may leave out the trailing role field (it then follows from the
+ * method), so the table is exempt from the missing-initializer warning. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 const struct http_route http_routes[] = {
 	{"GET", "/", host_index, false},
 	{"GET", "/api/v1/host", host_get, false},
@@ -58,22 +66,42 @@ const struct http_route http_routes[] = {
 	{"POST", "/api/v1/vms/{name}/resume", vms_resume, true},
 	{"GET", "/api/v1/vms/{name}/console", console_get, false},
 	{"POST", "/api/v1/vms/{name}/console", console_post, false},
-	{"GET", "/api/v1/vms/{name}/console/ws", console_ws, false},
+	/* a GET, but the socket also carries keyboard input */
+	{"GET", "/api/v1/vms/{name}/console/ws", console_ws, false, AUTH_ROLE_OPERATOR},
 	{"GET", "/api/v1/images", images_list, false},
-	{"POST", "/api/v1/images", images_create, true},
+	/* images are shared by every project and read from host directories */
+	{"POST", "/api/v1/images", images_create, true, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/images/{name}", images_get, false},
-	{"DELETE", "/api/v1/images/{name}", images_delete, true},
+	{"DELETE", "/api/v1/images/{name}", images_delete, true, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/tasks", tasks_list, false},
 	{"GET", "/api/v1/tasks/{id}", tasks_get, false},
+	/* networks and rule sets change the host's interfaces and nftables */
+	{"GET", "/api/v1/networks", networks_list, false},
+	{"POST", "/api/v1/networks", networks_create, true, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/networks/{name}", networks_get, false},
+	{"PATCH", "/api/v1/networks/{name}", networks_patch, true, AUTH_ROLE_ADMIN},
+	{"DELETE", "/api/v1/networks/{name}", networks_delete, true, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/firewalls", firewalls_list, false},
+	{"POST", "/api/v1/firewalls", firewalls_create, true, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/firewalls/{name}", firewalls_get, false},
+	{"PUT", "/api/v1/firewalls/{name}", firewalls_put, true, AUTH_ROLE_ADMIN},
+	{"DELETE", "/api/v1/firewalls/{name}", firewalls_delete, true, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/tokens", tokens_list, false, AUTH_ROLE_ADMIN},
+	{"POST", "/api/v1/tokens", tokens_create, false, AUTH_ROLE_ADMIN},
+	{"DELETE", "/api/v1/tokens/{id}", tokens_revoke, false, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/audit", audit_get, true, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/audit/verify", audit_verify_get, true, AUTH_ROLE_ADMIN},
 	{"GET", "/metrics", metrics_get, true}, /* asks each QEMU over QMP */
 	{"GET", "/api/v1/projects", projects_list, false},
-	{"POST", "/api/v1/projects", projects_create, false},
+	/* projects, quotas and capacity are host-wide settings */
+	{"POST", "/api/v1/projects", projects_create, false, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/projects/{name}", projects_get, false},
-	{"PATCH", "/api/v1/projects/{name}", projects_patch, false},
-	{"DELETE", "/api/v1/projects/{name}", projects_delete, false},
+	{"PATCH", "/api/v1/projects/{name}", projects_patch, false, AUTH_ROLE_ADMIN},
+	{"DELETE", "/api/v1/projects/{name}", projects_delete, false, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/host/capacity", host_capacity_get, false},
-	{"PATCH", "/api/v1/host/capacity", host_capacity_patch, false},
+	{"PATCH", "/api/v1/host/capacity", host_capacity_patch, false, AUTH_ROLE_ADMIN},
 };
+#pragma GCC diagnostic pop
 const size_t http_nr_routes = ARRAY_SIZE(http_routes);
 
 bool http_route_match(const char *pattern, const char *path, char *buf,
@@ -195,6 +223,8 @@ int http_body_json(struct http_req *req, bool allow_empty, json_t **out)
 	return r;
 }
 
+static void http_audit(struct http_req *req);
+
 static enum MHD_Result http_queue(struct http_req *req)
 {
 	struct MHD_Response *resp = req->custom;
@@ -214,6 +244,7 @@ static enum MHD_Result http_queue(struct http_req *req)
 	for (unsigned i = 0; i < req->nr_hdrs; i++)
 		MHD_add_response_header(resp, req->hdr_name[i], req->hdr_value[i]);
 	metrics_request_count(req->method, req->status);
+	http_audit(req);
 	metrics_route_count(req->route ? (int)(req->route - http_routes) : -1, req->status,
 			    util_now_ns() - req->t0_ns);
 	enum MHD_Result r = MHD_queue_response(req->conn, req->status, resp);
@@ -222,19 +253,197 @@ static enum MHD_Result http_queue(struct http_req *req)
 	return r;
 }
 
-static bool http_authorized(struct http_req *req)
+static bool http_is_read(const char *method)
 {
-	if (req->via_unix)
+	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+/* Every change, and every refused authentication or authorization, goes
+ * to the audit log with who asked and the answer. A read that needs an
+ * operator is a change too: the console WebSocket carries keyboard input. */
+static void http_audit(struct http_req *req)
+{
+	bool refused = req->status == 401 || req->status == 403 || req->status == 429;
+	bool changes = !http_is_read(req->method) ||
+		       (req->route && auth_route_role(req->route->method, req->route->role) ==
+					      AUTH_ROLE_OPERATOR);
+	if (!req->d->audit || (!changes && !refused))
+		return;
+	const char *object = req->route ? req->params[0] : NULL;
+	json_t *body = NULL;
+	if (!object && req->body && req->body_len) {
+		body = json_loadb(req->body, req->body_len, 0, NULL);
+		object = json_string_value(json_object_get(body, "name"));
+	}
+	bool authed = req->who.role != AUTH_ROLE_DEFAULT;
+	struct audit_entry e = {
+		.token = authed ? req->who.token_id : req->audit_token[0] ? req->audit_token :
+									  AUTH_ID_NONE,
+		.role = authed ? auth_role_name(req->who.role) : "-",
+		.client = req->client,
+		.method = req->method,
+		.path = req->path,
+		.object = object,
+		.result = req->status,
+		.detail = req->audit_detail,
+	};
+	audit_append(req->d->audit, &e);
+	json_decref(body);
+}
+
+static void http_client_addr(struct http_req *req)
+{
+	if (req->via_unix) {
+		snprintf(req->client, sizeof(req->client), "unix");
+		return;
+	}
+	snprintf(req->client, sizeof(req->client), "unknown");
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->client,
+			  sizeof(req->client));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->client,
+			  sizeof(req->client));
+}
+
+/* Who sent the request: fills req->who, or replies 401/429 and returns
+ * false (docs/api.md "Auth"). */
+static bool http_authenticate(struct http_req *req)
+{
+	struct daemon *d = req->d;
+	struct auth_identity *who = &req->who;
+	if (req->via_unix) {
+		snprintf(who->token_id, sizeof(who->token_id), "%s", AUTH_ID_LOCAL);
+		who->role = AUTH_ROLE_ADMIN;
 		return true;
+	}
+	unsigned retry;
+	if (d->limiter && auth_limiter_check(d->limiter, req->client, &retry) < 0) {
+		char v[16];
+		snprintf(v, sizeof(v), "%u", retry);
+		http_add_header(req, "Retry-After", v);
+		req->audit_detail = "locked out after repeated failed authentications";
+		http_reply_errorf(req, 429, "too_many_requests",
+				  "too many failed authentications from %s; try again in %u seconds "
+				  "with a valid token",
+				  req->client, retry);
+		return false;
+	}
+	const char *given = NULL;
 	const char *auth = http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
-	if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
-		return daemon_token_equal(req->d, auth + 7);
-	/* Browsers cannot set headers on a WebSocket, so the console socket
-	 * also takes the token as a query parameter (docs/api.md). */
-	size_t n = strlen(req->path);
-	if (n > 11 && strcmp(req->path + n - 11, "/console/ws") == 0)
-		return daemon_token_equal(req->d, http_query(req, "token"));
+	if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+		given = auth + 7;
+	} else {
+		/* Browsers cannot set headers on a WebSocket, so the console
+		 * socket also takes the token as a query parameter. */
+		size_t n = strlen(req->path);
+		if (n > 11 && strcmp(req->path + n - 11, "/console/ws") == 0)
+			given = http_query(req, "token");
+	}
+	enum auth_verdict v = AUTH_MISSING;
+	struct token_record t;
+	char id[AUTH_ID_LEN + 1], secret[AUTH_SECRET_LEN + 1];
+	int64_t now = (int64_t)time(NULL);
+	if (given && *given) {
+		v = AUTH_INVALID;
+		if (daemon_token_equal(d, given)) {
+			snprintf(who->token_id, sizeof(who->token_id), "%s", AUTH_ID_BOOTSTRAP);
+			who->role = AUTH_ROLE_ADMIN;
+			v = AUTH_OK;
+		} else if (auth_token_parse(given, id, secret) == 0) {
+			snprintf(req->audit_token, sizeof(req->audit_token), "%s", id);
+			if (auth_tokens_get(d->tokens, id, &t) == 0)
+				v = auth_token_check(&t, secret, now);
+			explicit_bzero(secret, sizeof(secret));
+			if (v == AUTH_OK) {
+				snprintf(who->token_id, sizeof(who->token_id), "%s", t.id);
+				who->role = t.role;
+				snprintf(who->project, sizeof(who->project), "%s", t.project);
+				if (auth_tokens_touch(d->tokens, t.id, now))
+					store_token_touch(d->store, t.id, now);
+			}
+		}
+	}
+	if (v == AUTH_OK) {
+		if (d->limiter)
+			auth_limiter_success(d->limiter, req->client);
+		return true;
+	}
+	memset(who, 0, sizeof(*who));
+	req->audit_detail = auth_verdict_name(v);
+	/* No token at all is a client that was not set up, not a guess:
+	 * only presented tokens count towards a lockout. */
+	if (v != AUTH_MISSING && d->limiter) {
+		unsigned fails;
+		bool locked;
+		auth_limiter_fail(d->limiter, req->client, &fails, &locked);
+		if (locked)
+			log_warn("auth: %s is locked out after %u failed authentications", req->client,
+				 fails);
+		else
+			log_ratelimited(LOG_LEVEL_WARN, "auth: failed authentication from %s (%s "
+					"token, %u in a row)", req->client, auth_verdict_name(v), fails);
+	}
+	char when[32];
+	switch (v) {
+	case AUTH_MISSING:
+		http_reply_errorf(req, 401, "unauthorized",
+				  "no bearer token was sent: send 'Authorization: Bearer TOKEN' with a "
+				  "token from 'vessel token create' or DATA_DIR/admin.token");
+		break;
+	case AUTH_EXPIRED:
+		auth_time_format(t.expires, when);
+		http_reply_errorf(req, 401, "unauthorized",
+				  "the bearer token expired at %s; ask an admin for a new one", when);
+		break;
+	case AUTH_REVOKED:
+		auth_time_format(t.revoked, when);
+		http_reply_errorf(req, 401, "unauthorized",
+				  "the bearer token was revoked at %s; ask an admin for a new one", when);
+		break;
+	default:
+		http_reply_errorf(req, 401, "unauthorized",
+				  "the bearer token is not valid: check that it was copied whole (vst_ID_SECRET, "
+				  "or the contents of DATA_DIR/admin.token)");
+		break;
+	}
 	return false;
+}
+
+struct vm *http_vm_get(struct http_req *req)
+{
+	struct vm *vm = vm_get(req->d, req->params[0]);
+	if (!vm) {
+		http_reply_errorf(req, 404, "not_found",
+				  "there is no VM named '%s'; list VMs with GET /api/v1/vms",
+				  req->params[0]);
+		return NULL;
+	}
+	if (!req->who.project[0])
+		return vm; /* unscoped: the common case costs nothing */
+	struct vm_record *r = malloc(sizeof(*r));
+	if (!r) {
+		vm_unref(req->d, vm);
+		http_reply_errorf(req, 500, "internal", "vesseld ran out of memory; retry");
+		return NULL;
+	}
+	vm_snapshot(req->d, vm, r);
+	/* Out of scope looks exactly like absent, so a scoped token cannot
+	 * learn which names other projects use. */
+	if (!auth_scope_allows(&req->who, auth_vm_project(r))) {
+		vm_unref(req->d, vm);
+		vm = NULL;
+		http_reply_errorf(req, 404, "not_found",
+				  "there is no VM named '%s'; list VMs with GET /api/v1/vms",
+				  req->params[0]);
+	}
+	free(r);
+	return vm;
 }
 
 static void *http_worker(void *arg)
@@ -250,18 +459,15 @@ static void *http_worker(void *arg)
  * a worker thread took it over. */
 static bool http_dispatch(struct http_req *req)
 {
+	http_client_addr(req);
 	if (req->body_too_big) {
 		http_reply_errorf(req, 413, "payload_too_large",
 				  "the request body is larger than %d KiB; send a smaller body",
 				  VALIDATE_BODY_MAX / 1024);
 		return true;
 	}
-	if (strcmp(req->path, "/") != 0 && !http_authorized(req)) {
-		http_reply_errorf(req, 401, "unauthorized",
-				  "a valid bearer token is required: send 'Authorization: Bearer "
-				  "TOKEN' with the token from DATA_DIR/admin.token");
+	if (strcmp(req->path, "/") != 0 && !http_authenticate(req))
 		return true;
-	}
 	req->param_buf = malloc(strlen(req->path) + 1);
 	if (!req->param_buf) {
 		http_reply_errorf(req, 500, "internal", "vesseld ran out of memory; retry");
@@ -290,6 +496,17 @@ static bool http_dispatch(struct http_req *req)
 			http_reply_errorf(req, 404, "not_found",
 					  "there is no API route %s; see GET /api/v1/openapi.json",
 					  req->path);
+		return true;
+	}
+	enum auth_role need = auth_route_role(req->route->method, req->route->role);
+	if (strcmp(req->route->pattern, "/") != 0 && !auth_role_allows(req->who.role, need)) {
+		/* Refused before the handler runs: nothing is changed. */
+		req->audit_detail = "forbidden";
+		http_reply_errorf(req, 403, "forbidden",
+				  "token '%s' has role %s, but %s %s needs role %s or higher; use a token "
+				  "with that role",
+				  req->who.token_id, auth_role_name(req->who.role), req->method,
+				  req->route->pattern, auth_role_name(need));
 		return true;
 	}
 	if (req->route->slow && !req->d->shutting_down) {

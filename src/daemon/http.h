@@ -43,6 +43,12 @@ struct http_req {
 	int phase; /* http.c: body, running on a worker, done */
 	uint64_t t0_ns; /* arrival, for the latency histogram */
 	const struct http_route *route;
+
+	/* who is asking (http.c fills it before the handler runs) */
+	struct auth_identity who;
+	char client[64];          /* client address, "unix" on the socket */
+	const char *audit_detail; /* why authentication failed, for the audit log */
+	char audit_token[24];     /* token id named by a failed attempt */
 };
 
 struct http_route {
@@ -50,6 +56,10 @@ struct http_route {
 	const char *pattern; /* "/api/v1/vms/{name}" */
 	void (*fn)(struct http_req *req);
 	bool slow; /* may block (QEMU start/stop, qemu-img): run on a worker thread */
+	/* The least role that may call it. Optional: AUTH_ROLE_DEFAULT (left
+	 * out) means GET needs viewer and every other method operator
+	 * (docs/api.md "Roles"). */
+	enum auth_role role;
 };
 
 extern const struct http_route http_routes[];
@@ -109,6 +119,16 @@ void projects_delete(struct http_req *req);
 void host_capacity_get(struct http_req *req);
 void host_capacity_patch(struct http_req *req);
 void tasks_get(struct http_req *req);
+void tokens_list(struct http_req *req);
+void tokens_create(struct http_req *req);
+void tokens_revoke(struct http_req *req);
+void audit_get(struct http_req *req);
+void audit_verify_get(struct http_req *req);
+
+/* The VM named by {name} with a reference (vm_unref), if the caller's
+ * project scope (auth_scope_allows) covers it; else replies 404 and
+ * returns NULL. */
+struct vm *http_vm_get(struct http_req *req);
 
 /* Embedded at build time from docs/openapi.json and web/index.html. */
 extern const char embed_openapi_json[];

@@ -18,6 +18,7 @@ static void main_usage(FILE *f)
 		"usage: vesseld [--data-dir DIR] [--listen ADDR:PORT] [--socket PATH]\n"
 		"               [--allow-dir DIR]... [--qemu PATH] [--qemu-img PATH]\n"
 		"               [--http-threads N] [--log-level error|warn|info|debug]\n"
+		"               [--auth-limits FREE:DELAY_MS:LOCKOUT_AFTER:LOCKOUT_S]\n"
 		"  --data-dir DIR     state, disks and images (default /var/lib/vessel)\n"
 		"  --listen ADDR:PORT TCP API with bearer token (default 127.0.0.1:8006;\n"
 		"                     'none' to disable)\n"
@@ -26,6 +27,9 @@ static void main_usage(FILE *f)
 		"  --allow-dir DIR    directory clients may import images and kernels from\n"
 		"                     (repeatable; default DATA_DIR/import)\n"
 		"  --qemu PATH        qemu-system-x86_64 binary (default from PATH)\n"
+		"  --auth-limits F:D:A:L  failed TCP authentications from one address: F free,\n"
+		"                     then a delay of D ms doubling each time, a lockout of\n"
+		"                     L s after A (default 5:1000:10:300)\n"
 		"  --cpu-ratio R      CPU overcommit ratio (vCPUs per CPU, default 4 or the\n"
 		"                     value last set through the API)\n"
 		"  --memory-ratio R   memory overcommit ratio (default 1, at most 4)\n"
@@ -62,6 +66,7 @@ int main(int argc, char **argv)
 		{"qemu-img", required_argument, NULL, 'i'},
 		{"http-threads", required_argument, NULL, 't'},
 		{"log-level", required_argument, NULL, 'L'},
+		{"auth-limits", required_argument, NULL, 'A'},
 		{"cpu-ratio", required_argument, NULL, 'C'},
 		{"memory-ratio", required_argument, NULL, 'M'},
 		{"capacity-cpus", required_argument, NULL, 'c'},
@@ -111,6 +116,13 @@ int main(int argc, char **argv)
 		case 'L':
 			if (log_level_parse(optarg, &level) < 0) {
 				fprintf(stderr, "vesseld: --log-level must be error, warn, info or debug\n");
+				goto out;
+			}
+			break;
+		case 'A':
+			if (auth_limits_parse(optarg, &cfg->auth_limits) < 0) {
+				fprintf(stderr, "vesseld: --auth-limits must be FREE:DELAY_MS:LOCKOUT_AFTER:"
+					"LOCKOUT_S with FREE <= LOCKOUT_AFTER, e.g. 5:1000:10:300\n");
 				goto out;
 			}
 			break;

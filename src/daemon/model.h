@@ -18,6 +18,7 @@
 #define MODEL_TASK_ID_MAX 32   /* "t-" + 16 hex */
 #define MODEL_REASON_MAX 512
 #define MODEL_MAX_DISKS ENGINE_MAX_DISKS
+#define MODEL_MAX_NICS ENGINE_MAX_NICS
 
 enum vm_state {
 	VM_STATE_PROVISIONING = 0,
@@ -50,6 +51,17 @@ struct vm_disk {
 	char path[MODEL_PATH_MAX];
 };
 
+/* A virtio-net NIC on one of vessel's networks (docs/networking.md). */
+struct vm_nic {
+	unsigned index;
+	char network[MODEL_NAME_MAX];
+	char mac[18];                /* stable: derived from uuid + index */
+	unsigned vlan;               /* 0 = untagged port */
+	char firewall[MODEL_NAME_MAX]; /* rule set; empty = none */
+	unsigned rate_mbit;          /* 0 = unlimited */
+	char tap[16];                /* host tap name, "vt" + 12 hex */
+};
+
 struct vm_record {
 	char name[MODEL_NAME_MAX];
 	char uuid[37];
@@ -65,6 +77,8 @@ struct vm_record {
 	char cmdline[2048];
 	struct vm_disk disks[MODEL_MAX_DISKS];
 	unsigned nr_disks;
+	struct vm_nic nics[MODEL_MAX_NICS];
+	unsigned nr_nics;
 	pid_t pid; /* 0 = none */
 	char crash_reason[MODEL_REASON_MAX];
 	char task[MODEL_TASK_ID_MAX];

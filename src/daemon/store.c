@@ -1,6 +1,8 @@
 /* store: SQLite persistence with versioned migrations (see store.h). */
 #include "daemon/store.h"
 
+#include "daemon/auth.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -46,7 +48,14 @@ static const char *const store_migrations[] = {
 	" image TEXT, clone TEXT NOT NULL, size_gib INTEGER NOT NULL, size_bytes INTEGER NOT NULL,"
 	" format TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (vm, idx));"
 	"CREATE INDEX disks_image ON disks(image);",
-	/* 3: projects with quotas (NULL = unlimited); every VM belongs to
+	/* 3: API tokens (auth.c). Only the SHA-256 of the secret is kept; the
+	 * id is the primary key so a presented token is found with one
+	 * indexed lookup. Times are Unix seconds, NULL = never. */
+	"CREATE TABLE tokens ("
+	" id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL,"
+	" project TEXT NOT NULL, hash TEXT NOT NULL, created INTEGER NOT NULL,"
+	" expires INTEGER, last_used INTEGER, revoked INTEGER);",
+	/* 4: projects with quotas (NULL = unlimited); every VM belongs to
 	 * one (existing VMs to "default") and has a priority 0..4 (P0..P4). */
 	"CREATE TABLE projects ("
 	" name TEXT PRIMARY KEY, description TEXT NOT NULL,"
@@ -58,6 +67,20 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE vms ADD COLUMN project TEXT NOT NULL DEFAULT 'default';"
 	"ALTER TABLE vms ADD COLUMN priority INTEGER NOT NULL DEFAULT 2;"
 	"CREATE INDEX vms_project ON vms(project);",
+	/* 5: virtual networks. NICs get their own table (like disks) so "which
+	 * VM uses network X" is one indexed query; networks and firewall rule
+	 * sets are stored as their JSON definitions (docs/networking.md), with
+	 * what vessel created on the host for each network (bridge created or
+	 * attached to, VLAN bridges, dnsmasq pid) so a restart finds it. */
+	"CREATE TABLE nics ("
+	" vm TEXT NOT NULL REFERENCES vms(name) ON DELETE CASCADE, idx INTEGER NOT NULL,"
+	" network TEXT NOT NULL, mac TEXT NOT NULL UNIQUE, vlan INTEGER NOT NULL,"
+	" firewall TEXT, rate_mbit INTEGER NOT NULL, tap TEXT NOT NULL UNIQUE,"
+	" PRIMARY KEY (vm, idx));"
+	"CREATE INDEX nics_network ON nics(network);"
+	"CREATE INDEX nics_firewall ON nics(firewall);"
+	"CREATE TABLE networks (name TEXT PRIMARY KEY, body TEXT NOT NULL);"
+	"CREATE TABLE firewalls (name TEXT PRIMARY KEY, body TEXT NOT NULL);",
 };
 
 int store_schema_latest(void)
@@ -237,16 +260,6 @@ static void store_col_text(sqlite3_stmt *s, int col, char *dst, size_t cap)
 	snprintf(dst, cap, "%s", t ? (const char *)t : "");
 }
 
-static bool store_has_column(struct store *st, const char *table, const char *column)
-{
-	sqlite3_stmt *s = NULL;
-	char sql[128];
-	snprintf(sql, sizeof(sql), "SELECT %s FROM %s LIMIT 0", column, table);
-	bool ok = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK;
-	sqlite3_finalize(s);
-	return ok;
-}
-
 int store_vm_put(struct store *st, const struct vm_record *vm)
 {
 	int r;
@@ -274,6 +287,16 @@ int store_vm_put(struct store *st, const struct vm_record *vm)
 			      "tintiitt", vm->name, (int64_t)d->index, d->image,
 			      model_clone_name(d->clone), (int64_t)d->size_gib,
 			      (int64_t)d->size_bytes, d->format, d->path);
+	}
+	if (r == 0)
+		r = store_run(st, "DELETE FROM nics WHERE vm = ?", "t", vm->name);
+	for (unsigned i = 0; r == 0 && i < vm->nr_nics; i++) {
+		const struct vm_nic *n = &vm->nics[i];
+		r = store_run(st,
+			      "INSERT INTO nics (vm, idx, network, mac, vlan, firewall, rate_mbit, tap)"
+			      " VALUES (?,?,?,?,?,?,?,?)",
+			      "tittinit", vm->name, (int64_t)n->index, n->network, n->mac,
+			      (int64_t)n->vlan, n->firewall, (int64_t)n->rate_mbit, n->tap);
 	}
 	if (r == 0)
 		r = store_exec(st, "COMMIT", NULL);
@@ -319,6 +342,30 @@ static int store_vm_load_disks(struct store *st, struct vm_record *vm)
 	return 0;
 }
 
+static int store_vm_load_nics(struct store *st, struct vm_record *vm)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT idx, network, mac, vlan, firewall, rate_mbit, tap FROM nics"
+			       " WHERE vm = ? ORDER BY idx",
+			       -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(s, 1, vm->name, -1, SQLITE_TRANSIENT);
+	vm->nr_nics = 0;
+	while (sqlite3_step(s) == SQLITE_ROW && vm->nr_nics < MODEL_MAX_NICS) {
+		struct vm_nic *n = &vm->nics[vm->nr_nics++];
+		n->index = (unsigned)sqlite3_column_int(s, 0);
+		store_col_text(s, 1, n->network, sizeof(n->network));
+		store_col_text(s, 2, n->mac, sizeof(n->mac));
+		n->vlan = (unsigned)sqlite3_column_int(s, 3);
+		store_col_text(s, 4, n->firewall, sizeof(n->firewall));
+		n->rate_mbit = (unsigned)sqlite3_column_int(s, 5);
+		store_col_text(s, 6, n->tap, sizeof(n->tap));
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
 int store_vm_list(struct store *st, struct vm_record **out, size_t *n)
 {
 	sqlite3_stmt *s = NULL;
@@ -326,21 +373,14 @@ int store_vm_list(struct store *st, struct vm_record **out, size_t *n)
 	size_t cnt = 0, cap = 0;
 	int r = 0;
 	bool has_disks = store_user_version(st) >= 2;
+	bool has_nics = store_user_version(st) >= 5;
 
 	pthread_mutex_lock(&st->lock);
-	/* Asked by column rather than by schema number: migrations from
-	 * parallel work are renumbered when merged. */
-	bool has_project = store_has_column(st, "vms", "project");
 	if (sqlite3_prepare_v2(st->db,
-			       has_project ?
-				       "SELECT name, uuid, state, vcpus, memory_mib, description,"
-				       " autostart, restart_policy, firmware, kernel, initrd, cmdline,"
-				       " pid, crash_reason, task, created_at, updated_at, project,"
-				       " priority FROM vms ORDER BY name" :
-				       "SELECT name, uuid, state, vcpus, memory_mib, description,"
-				       " autostart, restart_policy, firmware, kernel, initrd, cmdline,"
-				       " pid, crash_reason, task, created_at, updated_at FROM vms"
-				       " ORDER BY name",
+			       "SELECT name, uuid, state, vcpus, memory_mib, description,"
+			       " autostart, restart_policy, firmware, kernel, initrd, cmdline,"
+			       " pid, crash_reason, task, created_at, updated_at, project,"
+			       " priority FROM vms ORDER BY name",
 			       -1, &s, NULL) != SQLITE_OK) {
 		r = -EIO;
 		goto out;
@@ -373,17 +413,15 @@ int store_vm_list(struct store *st, struct vm_record **out, size_t *n)
 		store_col_text(s, 14, vm->task, sizeof(vm->task));
 		store_col_text(s, 15, vm->created_at, sizeof(vm->created_at));
 		store_col_text(s, 16, vm->updated_at, sizeof(vm->updated_at));
-		snprintf(vm->project, sizeof(vm->project), MODEL_PROJECT_DEFAULT);
-		vm->priority = MODEL_PRIORITY_DEFAULT;
-		if (has_project) {
-			store_col_text(s, 17, vm->project, sizeof(vm->project));
-			int64_t p = sqlite3_column_int64(s, 18);
-			vm->priority = p >= 0 && p <= MODEL_PRIORITY_MAX ? (unsigned)p :
-									   MODEL_PRIORITY_DEFAULT;
-		}
+		store_col_text(s, 17, vm->project, sizeof(vm->project));
+		int64_t p = sqlite3_column_int64(s, 18);
+		vm->priority = p >= 0 && p <= MODEL_PRIORITY_MAX ? (unsigned)p : MODEL_PRIORITY_DEFAULT;
 	}
 	for (size_t i = 0; has_disks && i < cnt; i++)
 		if ((r = store_vm_load_disks(st, &v[i])) < 0)
+			goto out;
+	for (size_t i = 0; has_nics && i < cnt; i++)
+		if ((r = store_vm_load_nics(st, &v[i])) < 0)
 			goto out;
 	*out = v;
 	*n = cnt;
@@ -549,6 +587,150 @@ int store_setting_put(struct store *st, const char *key, const char *value)
 	return r;
 }
 
+/* ---- tokens (auth.c) ---- */
+
+static void store_token_row(sqlite3_stmt *s, struct token_record *t)
+{
+	char role[16];
+	memset(t, 0, sizeof(*t));
+	store_col_text(s, 0, t->id, sizeof(t->id));
+	store_col_text(s, 1, t->name, sizeof(t->name));
+	store_col_text(s, 2, role, sizeof(role));
+	if (auth_role_parse(role, &t->role) < 0)
+		t->role = AUTH_ROLE_VIEWER; /* never more than the least */
+	store_col_text(s, 3, t->project, sizeof(t->project));
+	store_col_text(s, 4, t->hash, sizeof(t->hash));
+	t->created = sqlite3_column_int64(s, 5);
+	t->expires = sqlite3_column_int64(s, 6);
+	t->last_used = sqlite3_column_int64(s, 7);
+	t->revoked = sqlite3_column_int64(s, 8);
+}
+
+#define STORE_TOKEN_COLS "id, name, role, project, hash, created, expires, last_used, revoked"
+
+int store_token_insert(struct store *st, const struct token_record *t)
+{
+	sqlite3_stmt *s = NULL;
+	int r = 0;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO tokens (" STORE_TOKEN_COLS ") VALUES (?,?,?,?,?,?,?,NULL,NULL)",
+			       -1, &s, NULL) != SQLITE_OK) {
+		r = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, t->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, t->name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 3, auth_role_name(t->role), -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, t->project, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 5, t->hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 6, t->created);
+	if (t->expires)
+		sqlite3_bind_int64(s, 7, t->expires);
+	else
+		sqlite3_bind_null(s, 7);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT) {
+		r = -EEXIST; /* the name (or, at 2^-64, the id) is taken */
+	} else if (rc != SQLITE_DONE) {
+		log_error("store: cannot insert token: %s", sqlite3_errmsg(st->db));
+		r = -EIO;
+	}
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_token_get(struct store *st, const char *id, struct token_record *out)
+{
+	sqlite3_stmt *s = NULL;
+	int r = -ENOENT;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT " STORE_TOKEN_COLS " FROM tokens WHERE id = ?", -1,
+			       &s, NULL) != SQLITE_OK) {
+		r = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		store_token_row(s, out);
+		r = 0;
+	}
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_token_list(struct store *st, struct token_record **out, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	struct token_record *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int r = 0;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT " STORE_TOKEN_COLS " FROM tokens ORDER BY name", -1,
+			       &s, NULL) != SQLITE_OK) {
+		r = -EIO;
+		goto out;
+	}
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		struct token_record *t = store_row_slot((void **)&v, &cnt, &cap, sizeof(*v));
+		if (!t) {
+			r = -ENOMEM;
+			goto out;
+		}
+		store_token_row(s, t);
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	free(v);
+	return r;
+}
+
+int store_token_revoke(struct store *st, const char *id, int64_t when)
+{
+	sqlite3_stmt *s = NULL;
+	int r = 0;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT revoked FROM tokens WHERE id = ?", -1, &s, NULL) !=
+	    SQLITE_OK) {
+		r = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		r = -ENOENT;
+	else if (sqlite3_column_type(s, 0) != SQLITE_NULL)
+		r = -EALREADY;
+	sqlite3_finalize(s);
+	s = NULL;
+	if (r == 0)
+		r = store_run(st, "UPDATE tokens SET revoked = ? WHERE id = ?", "it", when, id);
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_token_touch(struct store *st, const char *id, int64_t now)
+{
+	pthread_mutex_lock(&st->lock);
+	/* At most one write a minute per token: last_used is for people
+	 * reading the list, not an access log (that is the audit log). */
+	int r = store_run(st,
+			  "UPDATE tokens SET last_used = ? WHERE id = ? AND"
+			  " (last_used IS NULL OR last_used < ? - 60)",
+			  "iti", now, id, now);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
 /* Quotas are NULL in the table when unlimited. */
 static void store_bind_quota(sqlite3_stmt *s, int col, int64_t v)
 {
@@ -640,6 +822,79 @@ int store_project_list(struct store *st, struct project_record **out, size_t *n)
 out:
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->lock);
+	free(v);
+	return r;
+}
+
+/* Documents (networks, firewalls): the table name is one of a fixed list,
+ * never a client's string, because it is pasted into the SQL. */
+static const char *store_doc_table(const char *table)
+{
+	if (strcmp(table, "networks") == 0)
+		return "networks";
+	if (strcmp(table, "firewalls") == 0)
+		return "firewalls";
+	return NULL;
+}
+
+int store_doc_put(struct store *st, const char *table, const char *name, const char *body)
+{
+	char sql[128];
+	const char *t = store_doc_table(table);
+	if (!t)
+		return -EINVAL;
+	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO %s (name, body) VALUES (?,?)", t);
+	pthread_mutex_lock(&st->lock);
+	int r = store_run(st, sql, "tt", name, body);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_doc_delete(struct store *st, const char *table, const char *name)
+{
+	char sql[128];
+	const char *t = store_doc_table(table);
+	if (!t)
+		return -EINVAL;
+	snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE name = ?", t);
+	pthread_mutex_lock(&st->lock);
+	int r = store_run(st, sql, "t", name);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_doc_list(struct store *st, const char *table, char ***bodies, size_t *n)
+{
+	char sql[128];
+	sqlite3_stmt *s = NULL;
+	char **v = NULL;
+	size_t cnt = 0, cap = 0;
+	int r = 0;
+	const char *t = store_doc_table(table);
+	if (!t)
+		return -EINVAL;
+	snprintf(sql, sizeof(sql), "SELECT body FROM %s ORDER BY name", t);
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		r = -EIO;
+		goto out;
+	}
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		char **slot = store_row_slot((void **)&v, &cnt, &cap, sizeof(*v));
+		const unsigned char *txt = sqlite3_column_text(s, 0);
+		if (!slot || !(*slot = strdup(txt ? (const char *)txt : "{}"))) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	*bodies = v;
+	*n = cnt;
+	v = NULL;
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	for (size_t i = 0; v && i < cnt; i++)
+		free(v[i]);
 	free(v);
 	return r;
 }

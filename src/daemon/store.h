@@ -1,5 +1,5 @@
 /* store: vesseld's persistent state in SQLite (DATA_DIR/vessel.db, WAL):
- * tables vms, disks, images, tasks, projects and settings. The schema is versioned
+ * tables vms, disks, images, tasks, projects, settings and tokens. The schema is versioned
  * with PRAGMA user_version and upgraded by an ordered list of migrations;
  * a database written by a newer vesseld is refused rather than guessed at.
  * One connection guarded by a mutex: writes are rare (state changes), reads
@@ -8,6 +8,7 @@
 #define VESSEL_DAEMON_STORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "daemon/model.h"
 
@@ -49,5 +50,21 @@ int store_project_list(struct store *st, struct project_record **out, size_t *n)
 /* *value is malloc'd; -ENOENT when the key is not set. */
 int store_setting_get(struct store *st, const char *key, char **value);
 int store_setting_put(struct store *st, const char *key, const char *value);
+
+/* JSON documents by name in table "networks" or "firewalls". list gives
+ * the bodies sorted by name; free each and the array. */
+int store_doc_put(struct store *st, const char *table, const char *name, const char *body);
+int store_doc_delete(struct store *st, const char *table, const char *name);
+int store_doc_list(struct store *st, const char *table, char ***bodies, size_t *n);
+/* API tokens (struct token_record in auth.h). insert: -EEXIST when the
+ * name is taken; get: -ENOENT; revoke: -ENOENT, or -EALREADY when it was
+ * revoked before; touch records the last use (at most once a minute). */
+struct token_record;
+int store_token_insert(struct store *st, const struct token_record *t);
+int store_token_get(struct store *st, const char *id, struct token_record *out);
+/* Sorted by name; *out is malloc'd (free it). */
+int store_token_list(struct store *st, struct token_record **out, size_t *n);
+int store_token_revoke(struct store *st, const char *id, int64_t when);
+int store_token_touch(struct store *st, const char *id, int64_t now);
 
 #endif

@@ -1,6 +1,7 @@
 /* validate: request body checks for the REST API (docs/api.md). Every check
  * happens here, before vesseld touches the store, the disks or QEMU. */
 #include "daemon/validate.h"
+#include "daemon/networks.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -309,9 +310,32 @@ static int validate_disk(const json_t *d, unsigned index, struct vm_disk *out,
 	return 0;
 }
 
+/* "nics": [{network, vlan, mac, firewall, bandwidth_mbit}] (syntax; the
+ * daemon checks the names exist, networks.c). Absent = keep. */
+static int validate_nics(const json_t *body, struct vm_record *vm, char err[VALIDATE_ERR_MAX])
+{
+	json_t *nics = json_object_get(body, "nics"), *n;
+	size_t i;
+	char nerr[NET_ERR_MAX];
+
+	if (!nics)
+		return 0;
+	if (!json_is_array(nics))
+		return validate_fail(err, "field 'nics' must be an array of NIC objects");
+	if (json_array_size(nics) > MODEL_MAX_NICS)
+		return validate_fail(err, "a VM can have at most %d NICs; %zu were given",
+				     MODEL_MAX_NICS, json_array_size(nics));
+	json_array_foreach(nics, i, n) {
+		if (networks_nic_parse(n, (unsigned)i, &vm->nics[i], nerr) < 0)
+			return validate_fail(err, "%s", nerr);
+	}
+	vm->nr_nics = (unsigned)json_array_size(nics);
+	return 0;
+}
+
 static const char *const vm_create_fields[] = {"name", "vcpus", "memory_mib", "description",
 					       "autostart", "restart_policy", "boot", "disks",
-					       "project", "priority", NULL};
+					       "project", "priority", "nics", NULL};
 
 int validate_vm_create(const json_t *body, const struct validate_ctx *vc, struct vm_record *out,
 		       char err[VALIDATE_ERR_MAX])
@@ -333,6 +357,8 @@ int validate_vm_create(const json_t *body, const struct validate_ctx *vc, struct
 	model_copy(out->name, sizeof(out->name), name);
 	if ((r = validate_vm_fields(body, vc, out, err)) < 0)
 		return r;
+	if ((r = validate_nics(body, out, err)) < 0)
+		return r;
 	json_t *disks = json_object_get(body, "disks");
 	if (!disks)
 		return 0;
@@ -352,7 +378,7 @@ int validate_vm_create(const json_t *body, const struct validate_ctx *vc, struct
 }
 
 static const char *const vm_patch_fields[] = {"vcpus", "memory_mib", "description", "autostart",
-					      "restart_policy", "boot", "project", "priority", NULL};
+					      "restart_policy", "boot", "project", "priority", "nics", NULL};
 
 int validate_vm_patch(const json_t *body, const struct validate_ctx *vc, struct vm_record *vm,
 		      char err[VALIDATE_ERR_MAX])
@@ -367,7 +393,9 @@ int validate_vm_patch(const json_t *body, const struct validate_ctx *vc, struct 
 	int r = validate_known_fields(body, "the VM update", vm_patch_fields, err);
 	if (r < 0)
 		return r;
-	return validate_vm_fields(body, vc, vm, err);
+	if ((r = validate_vm_fields(body, vc, vm, err)) < 0)
+		return r;
+	return validate_nics(body, vm, err);
 }
 
 static const char *const stop_fields[] = {"timeout", NULL};

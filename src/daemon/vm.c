@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/networks.h"
 #include "daemon/qemu_img.h"
 #include "daemon/store.h"
 #include "lib/util.h"
@@ -233,13 +234,16 @@ json_t *vm_to_json(const struct vm_record *r)
 								json_string(model_clone_name(k->clone)),
 				  "size_bytes", (json_int_t)k->size_bytes, "format", k->format));
 	}
-	return json_pack("{s:s,s:s,s:s,s:i,s:I,s:s,s:b,s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:s,s:s,s:s}",
+	json_t *nics = json_array();
+	for (unsigned i = 0; i < r->nr_nics; i++)
+		json_array_append_new(nics, networks_nic_to_json(&r->nics[i]));
+	return json_pack("{s:s,s:s,s:s,s:i,s:I,s:s,s:b,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:s,s:s,s:s}",
 			 "name", r->name, "uuid", r->uuid, "state", model_vm_state_name(r->state),
 			 "vcpus",
 			 (int)r->vcpus, "memory_mib", (json_int_t)r->memory_mib, "description",
 			 r->description, "autostart", r->autostart, "restart_policy",
 			 model_restart_policy_name(r->restart_policy), "boot", boot, "disks", disks,
-			 "pid", r->pid > 0 ? json_integer(r->pid) : json_null(), "crash_reason",
+			 "nics", nics, "pid", r->pid > 0 ? json_integer(r->pid) : json_null(), "crash_reason",
 			 r->crash_reason[0] ? json_string(r->crash_reason) : json_null(), "task",
 			 r->task[0] ? json_string(r->task) : json_null(), "created_at", r->created_at,
 			 "updated_at", r->updated_at, "project",
@@ -274,6 +278,12 @@ struct vm_list_cache *vm_list_cache_get(struct daemon *d)
 		__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&d->vms_lock);
 	return c;
+}
+
+void vm_list_cache_invalidate_locked(struct daemon *d)
+{
+	vm_list_cache_put(d->vms_cache);
+	d->vms_cache = NULL;
 }
 
 void vm_list_cache_put(struct vm_list_cache *c)
@@ -547,6 +557,9 @@ static int vm_start_locked(struct daemon *d, struct vm *vm, struct daemon_err *e
 			       spec->run_dir, strerror(-ret));
 		goto out;
 	}
+	/* Taps before QEMU: it gets them as open fds (networks.h). */
+	if ((ret = networks_nics_open(d, r, spec, e)) < 0)
+		goto out;
 	vm_release_handle(d, vm); /* the previous run's, kept for its console */
 	pthread_mutex_lock(&d->vms_lock);
 	/* The check and the move to STARTING (which counts as used) happen
@@ -584,6 +597,8 @@ static int vm_start_locked(struct daemon *d, struct vm *vm, struct daemon_err *e
 
 	struct engine_vm *h = NULL;
 	ret = d->engine->ops->start(d->engine, spec, &d->events, &h, &err);
+	/* QEMU holds the taps now (or failed and they go with our copies). */
+	networks_nics_close(spec);
 	if (ret < 0) {
 		vm_cgroup_remove(d, r->name);
 		pthread_mutex_lock(&d->vms_lock);
@@ -808,6 +823,9 @@ int vm_resume(struct daemon *d, struct vm *vm, struct daemon_err *e)
 }
 
 /* Only these fields may change while the VM runs; they apply live. */
+/* May this PATCH apply to a running VM? Only a priority (a cgroup
+ * weight) and the NICs' firewall rule sets (nftables, checked once the
+ * NICs are resolved) change without QEMU. */
 static bool vm_patch_is_live(const json_t *patch)
 {
 	const char *key;
@@ -815,7 +833,7 @@ static bool vm_patch_is_live(const json_t *patch)
 	if (json_object_size(patch) == 0)
 		return false;
 	json_object_foreach((json_t *)patch, key, v) {
-		if (strcmp(key, "priority") != 0)
+		if (strcmp(key, "priority") != 0 && strcmp(key, "nics") != 0)
 			return false;
 	}
 	return true;
@@ -842,12 +860,33 @@ int vm_update(struct daemon *d, struct vm *vm, const json_t *patch, struct daemo
 	bool stopped = copy->state == VM_STATE_STOPPED || copy->state == VM_STATE_CRASHED;
 	if (!live && !stopped) {
 		r = vm_wrong_state(e, copy->name, copy->state, "changed",
-				   "stop it first; only 'priority' can change while it runs");
+				   "stop it first; only 'priority' and the NICs' 'firewall' can change "
+				   "while it runs");
 		goto out;
 	}
+	struct vm_nic before[MODEL_MAX_NICS];
+	unsigned nr_before = copy->nr_nics;
+	memcpy(before, copy->nics, sizeof(before));
 	if ((r = validate_vm_patch(patch, &d->vctx, copy, err)) < 0) {
 		daemon_err_set(e, 400, "invalid_argument", "%s", err);
 		goto out;
+	}
+	if (json_object_get(patch, "nics")) {
+		vm_snapshot(d, vm, old);
+		if ((r = networks_nics_resolve(d, copy, old, e)) < 0)
+			goto out;
+		bool only_fw = copy->nr_nics == nr_before;
+		for (unsigned i = 0; only_fw && i < nr_before; i++)
+			only_fw = strcmp(before[i].network, copy->nics[i].network) == 0 &&
+				  strcmp(before[i].mac, copy->nics[i].mac) == 0 &&
+				  before[i].vlan == copy->nics[i].vlan &&
+				  before[i].rate_mbit == copy->nics[i].rate_mbit;
+		if (!stopped && !only_fw) {
+			r = vm_wrong_state(e, copy->name, copy->state, "given other NICs",
+					   "while it runs only each NIC's firewall can change; stop "
+					   "it first");
+			goto out;
+		}
 	}
 	model_now(copy->updated_at);
 	/* Quota and host checks and the change itself under one lock, so a
@@ -858,9 +897,15 @@ int vm_update(struct daemon *d, struct vm *vm, const json_t *patch, struct daemo
 		r = admission_check_define_locked(d, copy, vm, e);
 	if (r == 0) {
 		if (live) {
+			/* only what may change while it runs; state and pid
+			 * belong to the monitor's events */
 			vm->rec.priority = copy->priority;
+			memcpy(vm->rec.nics, copy->nics, sizeof(copy->nics));
+			vm->rec.nr_nics = copy->nr_nics;
 			memcpy(vm->rec.updated_at, copy->updated_at, sizeof(copy->updated_at));
 		} else {
+			copy->state = vm->rec.state;
+			copy->pid = vm->rec.pid;
 			vm->rec = *copy;
 		}
 		*copy = vm->rec;
@@ -871,10 +916,9 @@ int vm_update(struct daemon *d, struct vm *vm, const json_t *patch, struct daemo
 		goto out;
 	if ((r = store_vm_put(d->store, copy)) < 0) {
 		pthread_mutex_lock(&d->vms_lock);
-		if (live)
-			vm->rec.priority = old->priority;
-		else
-			vm->rec = *old;
+		old->state = vm->rec.state;
+		old->pid = vm->rec.pid;
+		vm->rec = *old;
 		vm_changed_locked(d);
 		pthread_mutex_unlock(&d->vms_lock);
 		daemon_err_set(e, 500, "internal", "cannot save vm '%s' in the database; check the "
@@ -891,6 +935,8 @@ int vm_update(struct daemon *d, struct vm *vm, const json_t *patch, struct daemo
 				 model_priority_name(copy->priority),
 				 cgroup_priority_weight(copy->priority));
 	}
+	if (json_object_get(patch, "nics"))
+		networks_changed(d);
 out:
 	pthread_mutex_unlock(&vm->op_lock);
 	free(copy);
@@ -919,6 +965,8 @@ static void vm_destroy_locked(struct daemon *d, struct vm *vm)
 	pthread_mutex_lock(&d->vms_lock);
 	vm_remove_locked(d, vm);
 	pthread_mutex_unlock(&d->vms_lock);
+	if (r && r->nr_nics)
+		networks_changed(d); /* drop its NICs' firewall chains */
 	free(r);
 }
 
@@ -1086,6 +1134,10 @@ int vm_create(struct daemon *d, struct vm_record *rec, struct daemon_err *e)
 		daemon_err_set(e, 500, "internal", "cannot read random bytes for the VM's UUID");
 		goto out;
 	}
+	/* NICs: networks and rule sets must exist; MACs and tap names are
+	 * assigned here, before anything is created. */
+	if ((r = networks_nics_resolve(d, rec, NULL, e)) < 0)
+		goto out;
 	model_now(rec->created_at);
 	memcpy(rec->updated_at, rec->created_at, sizeof(rec->updated_at));
 	daemon_path(d, dir, sizeof(dir), "vms/%s", rec->name);
@@ -1191,6 +1243,8 @@ int vm_create(struct daemon *d, struct vm_record *rec, struct daemon_err *e)
 	vm_persist(d, vm);
 	vm_snapshot(d, vm, rec);
 	if (has_full) {
+		if (rec->nr_nics)
+			networks_changed(d);
 		job->d = d;
 		job->vm = vm;
 		pthread_mutex_lock(&d->vms_lock);
@@ -1213,6 +1267,8 @@ int vm_create(struct daemon *d, struct vm_record *rec, struct daemon_err *e)
 	log_info("vm '%s' created", rec->name);
 	pthread_mutex_unlock(&vm->op_lock);
 	free(job);
+	if (rec->nr_nics)
+		networks_changed(d); /* its NICs' firewall chains */
 	return 0;
 out:
 	/* A failed create leaves nothing behind (docs/api.md "Errors"). */

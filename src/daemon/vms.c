@@ -13,8 +13,26 @@ static void vms_free_cache(void *cls)
 	vm_list_cache_put(cls);
 }
 
+/* GET /api/v1/vms for a project-scoped caller: only that project's VMs,
+ * built per request (the shared cache holds every VM). */
+static void vms_list_scoped(struct http_req *req)
+{
+	struct daemon *d = req->d;
+	json_t *arr = json_array();
+	pthread_mutex_lock(&d->vms_lock);
+	for (size_t i = 0; i < d->nr_vms; i++)
+		if (auth_scope_allows(&req->who, auth_vm_project(&d->vms[i]->rec)))
+			json_array_append_new(arr, vm_to_json(&d->vms[i]->rec));
+	pthread_mutex_unlock(&d->vms_lock);
+	http_reply_json(req, 200, json_pack("{s:o}", "vms", arr));
+}
+
 void vms_list(struct http_req *req)
 {
+	if (req->who.project[0]) {
+		vms_list_scoped(req);
+		return;
+	}
 	/* The hot path of the API benchmark: hand MHD the shared cached body
 	 * by reference, no JSON building and no copy per request. */
 	struct vm_list_cache *c = vm_list_cache_get(req->d);
@@ -38,12 +56,7 @@ void vms_list(struct http_req *req)
 /* Look up {name}; replies 404 and returns NULL when there is none. */
 static struct vm *vms_lookup(struct http_req *req)
 {
-	struct vm *vm = vm_get(req->d, req->params[0]);
-	if (!vm)
-		http_reply_errorf(req, 404, "not_found",
-				  "there is no VM named '%s'; list VMs with GET /api/v1/vms",
-				  req->params[0]);
-	return vm;
+	return http_vm_get(req);
 }
 
 static void vms_reply_vm(struct http_req *req, unsigned status, struct vm *vm, json_t *extra)
@@ -74,6 +87,16 @@ void vms_create(struct http_req *req)
 	}
 	if (http_body_json(req, false, &body) < 0)
 		goto out;
+	/* A scoped caller creates only in its own project ("project" in the
+	 * body, else "default"). */
+	const char *project = json_string_value(json_object_get(body, "project"));
+	if (req->who.project[0] && !auth_scope_allows(&req->who, project)) {
+		http_reply_errorf(req, 403, "forbidden",
+				  "token '%s' is scoped to project '%s' and cannot create a VM in "
+				  "project '%s'",
+				  req->who.token_id, req->who.project, project ? project : "default");
+		goto out;
+	}
 	if (validate_vm_create(body, &d->vctx, rec, err) < 0) {
 		http_reply_errorf(req, 400, "invalid_argument", "%s", err);
 		goto out;

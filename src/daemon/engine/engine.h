@@ -30,6 +30,7 @@
 #include <sys/types.h>
 
 #define ENGINE_MAX_DISKS 8
+#define ENGINE_MAX_NICS 4
 #define ENGINE_CONSOLE_RING (1024 * 1024) /* last 1 MiB of serial output */
 
 enum engine_firmware {
@@ -44,6 +45,16 @@ struct engine_disk {
 	bool readonly;
 };
 
+/* A virtio-net NIC backed by a tap the daemon opened (src/net/link.c). The
+ * driver passes the fd to the monitor (QEMU: inherited as fd 3 + index,
+ * "-netdev tap,fd=N") and never closes it; the daemon closes its copy
+ * after start returns, so the tap disappears when the monitor exits. */
+struct engine_nic {
+	char mac[18];
+	int fd;
+	unsigned mtu; /* 0 = default; told to the guest as host_mtu */
+};
+
 /* Everything a driver needs to run a VM; built by the daemon from the stored
  * definition. run_dir is a private directory (0700) for the VM's sockets,
  * pid file and monitor log; it exists when start() is called. */
@@ -56,6 +67,8 @@ struct engine_vm_spec {
 	char kernel[4096], initrd[4096], cmdline[2048];
 	struct engine_disk disks[ENGINE_MAX_DISKS];
 	unsigned nr_disks;
+	struct engine_nic nics[ENGINE_MAX_NICS];
+	unsigned nr_nics;
 	char run_dir[4096];
 	/* When set, the driver writes the monitor's pid to this file (a
 	 * cgroup v2 cgroup.procs) right after spawning it and before any guest

@@ -836,23 +836,40 @@ static int qemu_spawn(struct qemu_engine *qe, const struct engine_vm_spec *spec,
 	posix_spawnattr_t attr;
 	sigset_t none, all;
 	char path[4200];
-	int logfd, r;
+	int logfd, r, high[ENGINE_MAX_NICS];
+	unsigned nr_nics = spec->nr_nics <= ENGINE_MAX_NICS ? spec->nr_nics : ENGINE_MAX_NICS;
 
+	/* Tap fds go to the child as fds QEMU_NIC_FD_BASE + i (the numbers
+	 * qemu_args put in "-netdev tap,fd=N"). Copies far above that range
+	 * first, so no dup2 below can overwrite a source it still needs. */
+	for (unsigned i = 0; i < nr_nics; i++)
+		high[i] = -1;
+	for (unsigned i = 0; i < nr_nics; i++) {
+		high[i] = fcntl(spec->nics[i].fd, F_DUPFD_CLOEXEC, 1000);
+		if (high[i] < 0) {
+			r = -errno;
+			qemu_set_err(err, "cannot pass the tap of NIC %u to QEMU: %s", i,
+				     strerror(errno));
+			goto out_fds;
+		}
+	}
 	qemu_run_path(spec, QEMU_RUN_LOG, path, sizeof(path));
 	logfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (logfd < 0) {
 		r = -errno;
 		qemu_set_err(err, "cannot create %s: %s; check the run directory", path,
 			     strerror(errno));
-		return r;
+		goto out_fds;
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, logfd, STDOUT_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, logfd, STDERR_FILENO);
+	for (unsigned i = 0; i < nr_nics; i++)
+		posix_spawn_file_actions_adddup2(&fa, high[i], QEMU_NIC_FD_BASE + (int)i);
 	/* vesseld's own descriptors (listening sockets, the database) must
 	 * not leak into the guest's monitor even where O_CLOEXEC was missed. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
+	posix_spawn_file_actions_addclosefrom_np(&fa, QEMU_NIC_FD_BASE + (int)nr_nics);
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
 	sigfillset(&all);
@@ -871,6 +888,10 @@ static int qemu_spawn(struct qemu_engine *qe, const struct engine_vm_spec *spec,
 			     qe->binary);
 	else if (r < 0)
 		qemu_set_err(err, "cannot run %s: %s", qe->binary, strerror(-r));
+out_fds:
+	for (unsigned i = 0; i < nr_nics; i++)
+		if (high[i] >= 0)
+			close(high[i]);
 	return r;
 }
 

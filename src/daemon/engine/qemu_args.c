@@ -20,6 +20,10 @@
  * - disks are "-blockdev" (file node + format node) with virtio-blk-pci:
  *   the modern block layer syntax, one node name per layer.
  * - pvpanic lets a guest kernel report a panic (GUEST_PANICKED).
+ * - NICs are virtio-net-pci on "-netdev tap,fd=N": vesseld creates the tap
+ *   (it owns host networking; QEMU runs sandboxed, without the rights to
+ *   create or attach one) and QEMU inherits the open fd. vhost=off: vhost-net
+ *   would need /dev/vhost-net, which hosts without the module lack.
  * - BIOS VMs get SeaBIOS's serial console (fw_cfg "etc/sercon-port"): a VM
  *   here has no display, so boot messages must reach the serial console. */
 #include "daemon/engine/qemu_args.h"
@@ -180,6 +184,23 @@ static int qemu_args_check(const struct engine_vm_spec *spec, char **err)
 				  spec->name, spec->nr_disks, ENGINE_MAX_DISKS);
 		return -EINVAL;
 	}
+	if (spec->nr_nics > ENGINE_MAX_NICS) {
+		qemu_args_set_err(err, "VM '%s': %u NICs is more than the %d supported",
+				  spec->name, spec->nr_nics, ENGINE_MAX_NICS);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < spec->nr_nics; i++) {
+		const char *m = spec->nics[i].mac;
+		bool ok = strlen(m) == 17;
+
+		for (int k = 0; ok && k < 17; k++)
+			ok = k % 3 == 2 ? m[k] == ':' : isxdigit((unsigned char)m[k]) != 0;
+		if (!ok) {
+			qemu_args_set_err(err, "VM '%s': NIC %u has MAC '%.17s', not of the form "
+					  "xx:xx:xx:xx:xx:xx", spec->name, i, m);
+			return -EINVAL;
+		}
+	}
 	for (unsigned i = 0; i < spec->nr_disks; i++) {
 		const struct engine_disk *d = &spec->disks[i];
 
@@ -238,6 +259,30 @@ static int qemu_args_add_disks(struct qemu_args *a, const struct engine_vm_spec 
 			r = qemu_args_addf(a, "virtio-blk-pci,id=vd%u,drive=disk%u%s", i, i,
 					   i == 0 ? ",bootindex=1" : "");
 		free(path);
+	}
+	return r;
+}
+
+static int qemu_args_add_nics(struct qemu_args *a, const struct engine_vm_spec *spec)
+{
+	int r = 0;
+
+	for (unsigned i = 0; i < spec->nr_nics && r == 0; i++) {
+		r = qemu_args_add(a, "-netdev");
+		if (r == 0)
+			r = qemu_args_addf(a, "tap,id=net%u,fd=%d,vhost=off", i,
+					   QEMU_NIC_FD_BASE + (int)i);
+		if (r == 0)
+			r = qemu_args_add(a, "-device");
+		/* host_mtu (VIRTIO_NET_F_MTU, virtio 1.2 §5.1.3) tells the guest
+		 * driver the network's MTU, so jumbo networks need no DHCP
+		 * option to be used. */
+		if (r == 0 && spec->nics[i].mtu)
+			r = qemu_args_addf(a, "virtio-net-pci,id=nic%u,netdev=net%u,mac=%s,"
+					   "host_mtu=%u", i, i, spec->nics[i].mac, spec->nics[i].mtu);
+		else if (r == 0)
+			r = qemu_args_addf(a, "virtio-net-pci,id=nic%u,netdev=net%u,mac=%s", i, i,
+					   spec->nics[i].mac);
 	}
 	return r;
 }
@@ -379,6 +424,8 @@ int qemu_args_build(const char *binary, const struct engine_vm_spec *spec,
 		r = qemu_args_add_firmware(a, spec, run);
 	if (r == 0)
 		r = qemu_args_add_disks(a, spec);
+	if (r == 0)
+		r = qemu_args_add_nics(a, spec);
 	/* Guests need entropy early (key generation at first boot). */
 	if (r == 0)
 		r = qemu_args_add(a, "-device");

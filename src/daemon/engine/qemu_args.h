@@ -31,6 +31,9 @@
 #define QEMU_OVMF_CODE "/usr/share/OVMF/OVMF_CODE_4M.fd"
 #define QEMU_OVMF_VARS "/usr/share/OVMF/OVMF_VARS_4M.fd"
 
+/* NIC i's tap is fd QEMU_NIC_FD_BASE + i in QEMU (stdin/out/err come first). */
+#define QEMU_NIC_FD_BASE 3
+
 /* Unix socket paths must fit sockaddr_un.sun_path (108 bytes with NUL). */
 #define QEMU_SOCKET_PATH_MAX 107
 

@@ -275,6 +275,86 @@ TEST(vm_update_body)
 	free(s);
 }
 
+static char *test_dump(json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+
+	json_decref(j);
+	return s;
+}
+
+TEST(nic_options)
+{
+	char err[256];
+	const char *w1[] = {"a", "--nic", "nat1", "--nic", "iso,vlan=10,firewall=web,bandwidth=100", NULL};
+	const char *w2[] = {"a", "--no-nics", NULL};
+	const char *w3[] = {"a", "--nic", "iso,colour=red", NULL};
+	const char *w4[] = {"a", "--nic", "iso", "--no-nics", NULL};
+	char *s;
+
+	s = test_create_json(w1, err, sizeof(err));
+	CHECK_STR(s, "{\"name\":\"a\",\"nics\":[{\"network\":\"nat1\"},{\"bandwidth_mbit\":100,"
+		     "\"firewall\":\"web\",\"network\":\"iso\",\"vlan\":10}]}");
+	free(s);
+	s = test_update_json(w2, err, sizeof(err));
+	CHECK_STR(s, "{\"nics\":[]}");
+	free(s);
+	CHECK(test_update_json(w3, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "iso,colour=red") != NULL);
+	CHECK(test_update_json(w4, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "contradict") != NULL);
+}
+
+TEST(network_bodies)
+{
+	static const struct cli_opt *const tables[] = {cli_global_opts, cli_network_create_opts, NULL};
+	static const struct cli_opt *const fwt[] = {cli_global_opts, cli_firewall_opts, NULL};
+	const char *w1[] = {"n1", "--type", "nat", "--subnet", "10.0.0.0/24", "--dhcp-range",
+			    "10.0.0.10-10.0.0.20", "--mtu", "1400", NULL};
+	const char *w2[] = {"n1", "--subnet", "10.0.0.0/24", NULL};
+	const char *w3[] = {"n1", "--type", "nat", "--dhcp-range", "10.0.0.10", NULL};
+	const char *w4[] = {"web", "--rule", "in,tcp,80,192.168.1.5/32,allow", "--rule",
+			    ",,any,any,deny", "--default-outbound", "deny", NULL};
+	struct cli_args a;
+	char err[256];
+	json_t *j = NULL;
+	char *s;
+
+	CHECK_EQ_INT(test_parse(tables, &a, err, sizeof(err), w1), 0);
+	CHECK_EQ_INT(cli_network_create_body(&a, &j, err, sizeof(err)), 0);
+	s = test_dump(j);
+	CHECK_STR(s, "{\"dhcp_end\":\"10.0.0.20\",\"dhcp_start\":\"10.0.0.10\",\"mtu\":1400,"
+		     "\"name\":\"n1\",\"subnet\":\"10.0.0.0/24\",\"type\":\"nat\"}");
+	free(s);
+	CHECK_EQ_INT(test_parse(tables, &a, err, sizeof(err), w2), 0);
+	CHECK_EQ_INT(cli_network_create_body(&a, &j, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "--type") != NULL);
+	CHECK_EQ_INT(test_parse(tables, &a, err, sizeof(err), w3), 0);
+	CHECK_EQ_INT(cli_network_create_body(&a, &j, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "--dhcp-range") != NULL);
+	CHECK_EQ_INT(test_parse(fwt, &a, err, sizeof(err), w4), 0);
+	CHECK_EQ_INT(cli_firewall_body(&a, &j, err, sizeof(err)), 0);
+	s = test_dump(j);
+	CHECK_STR(s, "{\"default_outbound\":\"deny\",\"name\":\"web\",\"rules\":[{\"action\":"
+		     "\"allow\",\"cidr\":\"192.168.1.5/32\",\"direction\":\"in\",\"ports\":\"80\","
+		     "\"protocol\":\"tcp\"},{\"action\":\"deny\"}]}");
+	free(s);
+	CHECK_EQ_INT(cli_rule_parse("in,tcp,80", &j, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "DIRECTION,PROTOCOL") != NULL);
+	CHECK_EQ_INT(cli_forward_parse("tcp:8080:web@1:80", &j, err, sizeof(err)), 0);
+	s = test_dump(j);
+	CHECK_STR(s, "{\"host_port\":8080,\"nic\":1,\"protocol\":\"tcp\",\"vm\":\"web\","
+		     "\"vm_port\":80}");
+	free(s);
+	CHECK_EQ_INT(cli_forward_parse("udp:192.168.1.1:53:dns:5353", &j, err, sizeof(err)), 0);
+	s = test_dump(j);
+	CHECK(strstr(s, "\"host_address\":\"192.168.1.1\"") != NULL);
+	free(s);
+	CHECK_EQ_INT(cli_forward_parse("tcp:99999:web:80", &j, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "99999") != NULL);
+	CHECK_EQ_INT(cli_forward_parse("tcp:web", &j, err, sizeof(err)), -EINVAL);
+}
+
 TEST(format_size)
 {
 	char b[32];

@@ -68,6 +68,37 @@ TEST(every_documented_route_served)
 	json_decref(doc);
 }
 
+/* An operation's x-vessel-role (the least role that may call it) must be
+ * the role the router enforces; routes without it are left to the
+ * authorization matrix test (tests/integration/auth_matrix.py). */
+TEST(documented_roles_enforced)
+{
+	json_t *doc = json_loadb(embed_openapi_json, embed_openapi_json_len, 0, NULL);
+	json_t *paths = json_object_get(doc, "paths");
+	size_t checked = 0;
+	for (size_t i = 0; i < http_nr_routes; i++) {
+		const struct http_route *rt = &http_routes[i];
+		char method[16];
+		size_t k;
+		for (k = 0; rt->method[k] && k < sizeof(method) - 1; k++)
+			method[k] = (char)(rt->method[k] | 0x20);
+		method[k] = '\0';
+		json_t *op = json_object_get(json_object_get(paths, rt->pattern), method);
+		const char *doc_role = json_string_value(json_object_get(op, "x-vessel-role"));
+		if (!doc_role)
+			continue;
+		checked++;
+		const char *want = auth_role_name(auth_route_role(rt->method, rt->role));
+		if (strcmp(doc_role, want) != 0) {
+			fprintf(stderr, "  %s %s: openapi.json says role %s, the router enforces %s\n",
+				rt->method, rt->pattern, doc_role, want);
+			harness_case_failed = 1;
+		}
+	}
+	CHECK(checked >= 25);
+	json_decref(doc);
+}
+
 TEST(route_match)
 {
 	char buf[256];

@@ -143,6 +143,30 @@ TEST(golden_uefi_kvm_disks)
 	check_golden("uefi-kvm-disks", &s, &h);
 }
 
+/* Two NICs: taps arrive as fds 3 and 4, the second with a jumbo MTU. */
+TEST(golden_nics)
+{
+	struct engine_vm_spec s;
+	struct engine_host_info h;
+	struct qemu_args *a = NULL;
+	char *err = NULL;
+
+	spec_init(&s);
+	host_init(&h, false);
+	s.nr_nics = 2;
+	snprintf(s.nics[0].mac, sizeof(s.nics[0].mac), "52:54:00:12:34:56");
+	s.nics[0].fd = 17;
+	snprintf(s.nics[1].mac, sizeof(s.nics[1].mac), "52:54:00:ab:cd:ef");
+	s.nics[1].fd = 18;
+	s.nics[1].mtu = 9000;
+	check_golden("nics", &s, &h);
+	snprintf(s.nics[1].mac, sizeof(s.nics[1].mac), "52:54:00:ab:cd");
+	CHECK_EQ_INT(qemu_args_build("qemu-system-x86_64", &s, &h, &a, &err), -EINVAL);
+	CHECK(err && strstr(err, "NIC 1 has MAC"));
+	free(err);
+	qemu_args_free(a);
+}
+
 TEST(golden_kernel)
 {
 	struct engine_vm_spec s;

@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""auth_matrix: every API route x every kind of caller -> the status the role
+rules of docs/api.md ("Auth", "Roles") prescribe, and no side effect when
+refused.
+
+The routes come from GET /api/v1/openapi.json, so a route added to the router
+(and, as the openapi unit test demands, to the document) is covered at once:
+a route without an entry in ROUTES below fails this test, naming it.
+
+Callers: admin (a role token), the bootstrap admin.token, operator, viewer,
+an operator scoped to project "team-a" (every VM here is in "default"), no
+token, a wrong token, an expired token and a revoked token; all over TCP.
+
+Each route has a "real" request on real objects (a running VM, a stopped VM,
+an image, a token) that would change something, sent by every caller the
+route refuses; and for callers it allows, a request that gets past
+authorization but changes nothing (an unknown VM, a malformed body). After
+every refused mutating call the VMs, images and tokens are compared with
+before, and the audit log's last entry must record the refusal.
+
+Also: bad input to POST/DELETE /tokens gets a clear 4xx and changes nothing.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import vesseltest as vt  # noqa: E402
+from vesseltest import log  # noqa: E402
+
+LEVEL = {"viewer": 1, "operator": 2, "admin": 3}
+# caller -> (role, scoped); role None = not authenticated (401)
+CALLERS = {
+    "admin": ("admin", False),
+    "bootstrap": ("admin", False),
+    "operator": ("operator", False),
+    "viewer": ("viewer", False),
+    "scoped-operator": ("operator", True),
+    "no-token": (None, False),
+    "wrong-token": (None, False),
+    "expired": (None, False),
+    "revoked": (None, False),
+}
+
+RUN, STOPPED, GHOST = "m-run", "m-stopped", "ghost"
+S = "/api/v1"
+
+# (method, openapi path) -> spec
+#   role:   least role (must agree with the document's x-vessel-role)
+#   real:   (path, body) sent by refused callers: would change real objects
+#   safe:   (path, body, allowed statuses) for allowed callers; None = same as real
+#   vm:     the route acts on one VM: a scoped caller outside its project gets 404
+#   scoped: status for the scoped operator when it differs from the role rule
+#   ws:     the route is a WebSocket upgrade
+ROUTES = {
+    ("get", "/"): {"role": None, "real": ("/", None), "ok": (200,)},
+    ("get", f"{S}/host"): {"role": "viewer", "real": (f"{S}/host", None), "ok": (200,)},
+    ("get", f"{S}/openapi.json"): {"role": "viewer", "real": (f"{S}/openapi.json", None), "ok": (200,)},
+    ("get", f"{S}/vms"): {"role": "viewer", "real": (f"{S}/vms", None), "ok": (200,)},
+    ("post", f"{S}/vms"): {"role": "operator", "real": (f"{S}/vms", {"name": "intruder"}),
+                            "safe": (f"{S}/vms", {"name": "Bad_Name"}, (400,)), "scoped": 403},
+    ("get", f"{S}/vms/{{name}}"): {"role": "viewer", "real": (f"{S}/vms/{STOPPED}", None), "ok": (200,),
+                                   "vm": True},
+    ("patch", f"{S}/vms/{{name}}"): {"role": "operator",
+                                     "real": (f"{S}/vms/{STOPPED}", {"description": "changed"}),
+                                     "safe": (f"{S}/vms/{GHOST}", {"description": "x"}, (404,)), "vm": True},
+    ("delete", f"{S}/vms/{{name}}"): {"role": "operator", "real": (f"{S}/vms/{STOPPED}", None),
+                                      "safe": (f"{S}/vms/{GHOST}", None, (404,)), "vm": True},
+    ("post", f"{S}/vms/{{name}}/start"): {"role": "operator", "real": (f"{S}/vms/{STOPPED}/start", None),
+                                          "safe": (f"{S}/vms/{GHOST}/start", None, (404,)), "vm": True},
+    ("post", f"{S}/vms/{{name}}/stop"): {"role": "operator", "real": (f"{S}/vms/{RUN}/stop", {"timeout": 0}),
+                                         "safe": (f"{S}/vms/{GHOST}/stop", None, (404,)), "vm": True},
+    ("post", f"{S}/vms/{{name}}/force-stop"): {"role": "operator", "real": (f"{S}/vms/{RUN}/force-stop", None),
+                                               "safe": (f"{S}/vms/{GHOST}/force-stop", None, (404,)), "vm": True},
+    ("post", f"{S}/vms/{{name}}/reboot"): {"role": "operator", "real": (f"{S}/vms/{RUN}/reboot", None),
+                                           "safe": (f"{S}/vms/{GHOST}/reboot", None, (404,)), "vm": True},
+    ("post", f"{S}/vms/{{name}}/pause"): {"role": "operator", "real": (f"{S}/vms/{RUN}/pause", None),
+                                          "safe": (f"{S}/vms/{GHOST}/pause", None, (404,)), "vm": True},
+    ("post", f"{S}/vms/{{name}}/resume"): {"role": "operator", "real": (f"{S}/vms/{RUN}/resume", None),
+                                           "safe": (f"{S}/vms/{GHOST}/resume", None, (404,)), "vm": True},
+    ("get", f"{S}/vms/{{name}}/console"): {"role": "viewer", "real": (f"{S}/vms/{RUN}/console", None),
+                                           "ok": (200,), "vm": True},
+    ("post", f"{S}/vms/{{name}}/console"): {"role": "operator", "real": (f"{S}/vms/{RUN}/console", b"x"),
+                                            "safe": (f"{S}/vms/{GHOST}/console", b"x", (404,)), "vm": True},
+    ("get", f"{S}/vms/{{name}}/console/ws"): {"role": "operator", "real": (f"{S}/vms/{RUN}/console/ws", None),
+                                              "ok": (101,), "vm": True, "ws": True},
+    ("get", f"{S}/images"): {"role": "viewer", "real": (f"{S}/images", None), "ok": (200,)},
+    ("post", f"{S}/images"): {"role": "admin", "real": (f"{S}/images", "IMPORT_BODY"),
+                              "safe": (f"{S}/images", {"name": "x"}, (400,))},
+    ("get", f"{S}/images/{{name}}"): {"role": "viewer", "real": (f"{S}/images/base", None), "ok": (200,)},
+    ("delete", f"{S}/images/{{name}}"): {"role": "admin", "real": (f"{S}/images/base", None),
+                                         "safe": (f"{S}/images/{GHOST}", None, (404,))},
+    ("get", f"{S}/tasks"): {"role": "viewer", "real": (f"{S}/tasks", None), "ok": (200,)},
+    ("get", f"{S}/tasks/{{id}}"): {"role": "viewer", "real": (f"{S}/tasks/TASK_ID", None), "ok": (200,)},
+    ("get", "/metrics"): {"role": "viewer", "real": ("/metrics", None), "ok": (200,)},
+    ("get", f"{S}/tokens"): {"role": "admin", "real": (f"{S}/tokens", None), "ok": (200,)},
+    ("post", f"{S}/tokens"): {"role": "admin", "real": (f"{S}/tokens", {"name": "intruder", "role": "admin"}),
+                              "safe": (f"{S}/tokens", {"name": "x", "role": "boss"}, (400,))},
+    ("delete", f"{S}/tokens/{{id}}"): {"role": "admin", "real": (f"{S}/tokens/OPERATOR_ID", None),
+                                       "safe": (f"{S}/tokens/0000000000000000", None, (404,))},
+    ("get", f"{S}/audit"): {"role": "admin", "real": (f"{S}/audit?limit=5", None), "ok": (200,)},
+    ("get", f"{S}/audit/verify"): {"role": "admin", "real": (f"{S}/audit/verify", None), "ok": (200,)},
+    ("get", f"{S}/projects"): {"role": "viewer", "real": (f"{S}/projects", None), "ok": (200,)},
+    ("post", f"{S}/projects"): {"role": "admin", "real": (f"{S}/projects", {"name": "intruder"}),
+                                "safe": (f"{S}/projects", {"name": "Bad_Name"}, (400,))},
+    ("get", f"{S}/projects/{{name}}"): {"role": "viewer", "real": (f"{S}/projects/default", None), "ok": (200,)},
+    ("patch", f"{S}/projects/{{name}}"): {"role": "admin",
+                                          "real": (f"{S}/projects/default", {"max_vms": 0}),
+                                          "safe": (f"{S}/projects/{GHOST}", {"description": "x"}, (404,))},
+    ("delete", f"{S}/projects/{{name}}"): {"role": "admin", "real": (f"{S}/projects/team-b", None),
+                                           "safe": (f"{S}/projects/{GHOST}", None, (404,))},
+    ("get", f"{S}/host/capacity"): {"role": "viewer", "real": (f"{S}/host/capacity", None), "ok": (200,)},
+    ("patch", f"{S}/host/capacity"): {"role": "admin", "real": (f"{S}/host/capacity", {"cpu_ratio": 1}),
+                                      "safe": (f"{S}/host/capacity", {"cpu_ratio": 0}, (400, 422))},
+}
+
+
+def expected(spec, caller, role, scoped):
+    """(statuses allowed, which request to send: 'real' or 'safe')."""
+    need = spec["role"]
+    if need is None:
+        return spec["ok"], "real"
+    if role is None:
+        return (401,), "real"
+    if LEVEL[role] < LEVEL[need]:
+        return (403,), "real"
+    if scoped and "scoped" in spec:
+        return (spec["scoped"],), "real"
+    if scoped and spec.get("vm"):
+        return (404,), "real"
+    if "safe" in spec:
+        return spec["safe"][2], "safe"
+    return spec["ok"], "real"
+
+
+def snapshot(d):
+    vms = {v["name"]: {k: v.get(k) for k in ("uuid", "state", "vcpus", "memory_mib", "description",
+                                               "disks", "pid", "restart_policy", "project", "priority")} for v in d.vms()}
+    imgs = sorted((i["name"], i["state"], i.get("sha256")) for i in d.images())
+    toks = d.api("GET", "tokens", expect=200).json["tokens"]
+    toks = sorted((t["id"], t["name"], t["role"], t["project"], t["revoked_at"], t["expires_at"]) for t in toks)
+    projects = sorted(json.dumps(p, sort_keys=True) for p in d.api("GET", "projects", expect=200).json["projects"])
+    cap = d.api("GET", "host/capacity", expect=200).json
+    return {"vms": vms, "images": imgs, "tokens": toks, "projects": projects, "capacity": cap}
+
+
+def last_audit(d):
+    e = d.api("GET", "audit?limit=1", expect=200).json["entries"]
+    return e[-1] if e else None
+
+
+def main(t):
+    vt.need_vesseld()
+    (disk,) = vt.need_guest("disk.qcow2")
+    # a high lockout threshold: this test sends many wrong tokens on purpose
+    d = t.daemon("authm", extra_args=["--auth-limits", "100000:0:100000:1"]).start()
+    img, task, _, _ = d.import_image("base", disk)
+    shutil.copyfile(disk, os.path.join(d.import_dir, "other.qcow2"))
+    d.api("POST", "vms", {"name": STOPPED, "memory_mib": 64}, expect=201)
+    d.api("POST", "vms", {"name": RUN, "memory_mib": 64}, expect=201)
+    r = d.api("POST", f"vms/{RUN}/start", expect=200)
+    t.require(r.json["vm"]["state"] == "running", f"fixture VM did not start: {r.short()}")
+
+    def mk(name, role, **kw):
+        body = {"name": name, "role": role, **kw}
+        r = d.api("POST", "tokens", body, expect=201)
+        return r.json["token"], r.json["secret"]
+
+    tokens = {}
+    _, tokens["admin"] = mk("t-admin", "admin")
+    op, tokens["operator"] = mk("t-operator", "operator")
+    _, tokens["viewer"] = mk("t-viewer", "viewer")
+    _, tokens["scoped-operator"] = mk("t-scoped", "operator", project="team-a")
+    _, tokens["expired"] = mk("t-expired", "viewer", expires="1s")
+    rv, tokens["revoked"] = mk("t-revoked", "admin")
+    d.api("DELETE", f"tokens/{rv['id']}", expect=200)
+    tokens["bootstrap"] = d.token
+    d.api("POST", "projects", {"name": "team-b"}, expect=201)  # for the DELETE row
+    tokens["wrong-token"] = "vst_0123456789abcdef_" + "ab" * 32
+    tokens["no-token"] = None
+    time.sleep(1.2)  # t-expired expires
+    t.check(op["project"] is None and op["role"] == "operator", f"token JSON: {op}")
+
+    subst = {"IMPORT_BODY": {"name": "intruder", "path": os.path.join(d.import_dir, "other.qcow2")},
+             "TASK_ID": task["id"], "OPERATOR_ID": op["id"]}
+
+    # the document's routes against the table
+    doc = d.api("GET", "openapi.json", expect=200).json
+    routes = [(m, p) for p, ops in doc["paths"].items() for m in ops
+              if m in ("get", "post", "put", "patch", "delete", "head")]
+    missing = [f"{m.upper()} {p}" for m, p in routes if (m, p) not in ROUTES]
+    t.check(not missing, "routes in openapi.json without an entry in auth_matrix.py ROUTES "
+                         f"(add the expected role and requests): {missing}")
+    stale = [f"{m.upper()} {p}" for m, p in ROUTES if (m, p) not in routes]
+    t.check(not stale, f"ROUTES entries the router no longer has: {stale}")
+    for m, p in routes:
+        spec = ROUTES.get((m, p))
+        if spec and p != "/":
+            t.check(doc["paths"][p][m].get("x-vessel-role") == spec["role"],
+                    f"{m.upper()} {p}: openapi.json x-vessel-role {doc['paths'][p][m].get('x-vessel-role')!r}, "
+                    f"the matrix expects {spec['role']!r}")
+
+    counts = {"calls": 0, "refused": 0}
+    for (m, p) in routes:
+        spec = ROUTES.get((m, p))
+        if not spec:
+            continue
+        for caller, (role, scoped) in CALLERS.items():
+            want, which = expected(spec, caller, role, scoped)
+            path, body = spec["real"]
+            if which == "safe":
+                path, body = spec["safe"][0], spec["safe"][1]
+            for k in ("TASK_ID", "OPERATOR_ID"):
+                path = path.replace(k, subst[k])
+            if body == "IMPORT_BODY":
+                body = subst[body]
+            refused = want[0] in (401, 403) or (scoped and want == (404,))
+            mutating = m != "get" or spec.get("ws")
+            before = snapshot(d) if refused and mutating else None
+            tok = tokens[caller]
+            label = f"{m.upper()} {path} as {caller}"
+            counts["calls"] += 1
+            if spec.get("ws"):
+                hdr = {"Authorization": f"Bearer {tok}"} if tok else {}
+                ws, status, _, rest = vt.WebSocket.connect(path, port=d.port, headers=hdr)
+                if ws:
+                    ws.close()
+                got = status
+                short = f"{label} -> {status} {rest[:300]!r}"
+                try:
+                    msg = json.loads(rest)["error"]["message"]
+                except (ValueError, KeyError, TypeError):
+                    msg = ""
+            else:
+                raw = body if isinstance(body, bytes) else None
+                r = d.tcp.request(m.upper(), path, body=None if raw else body, raw=raw, token=tok,
+                                  content_type="application/octet-stream" if raw else "application/json")
+                got, short, msg = r.status, r.short(), r.error_message
+            ok = t.check(got in want, f"{label}: expected {' or '.join(map(str, want))}, got {short}")
+            if got == 401 and caller in ("expired", "revoked"):
+                t.check(caller in msg, f"{label}: the 401 message should say the token is {caller}: {msg!r}")
+            if got == 401 and caller == "wrong-token":
+                t.check("not valid" in msg, f"{label}: the 401 message should say not valid: {msg!r}")
+            if got == 403:
+                t.check(role in msg and "needs role" in msg or "project" in msg,
+                        f"{label}: the 403 message should name the role or project: {msg!r}")
+            if before is not None:
+                counts["refused"] += 1
+                after = snapshot(d)
+                t.check(before == after, f"{label}: refused with {got} but state changed: "
+                                         f"{json.dumps(before)[:300]} -> {json.dumps(after)[:300]}")
+                e = last_audit(d)
+                t.check(e and e.get("method") == m.upper() and e.get("result") == got and
+                        e.get("path") == path.split("?")[0],
+                        f"{label}: the audit log's last entry is not this refusal: {e}")
+            if not ok:
+                log(f"FAIL {label}")
+    log(f"{counts['calls']} calls, {counts['refused']} refused mutating calls checked for side effects")
+
+    # the scoped operator sees no VM of another project, and may create none there
+    r = d.tcp.get("vms", token=tokens["scoped-operator"])
+    t.check(r.status == 200 and r.json["vms"] == [], f"scoped list should be empty: {r.short()}")
+    r = d.tcp.get("vms", token=tokens["operator"])
+    t.check(r.status == 200 and len(r.json["vms"]) == 2, f"unscoped list: {r.short()}")
+    _, dflt = mk("t-default", "viewer", project="default")
+    r = d.tcp.get("vms", token=dflt)
+    t.check(r.status == 200 and len(r.json["vms"]) == 2,
+            f"a token scoped to 'default' sees VMs without a project: {r.short()}")
+    r = d.tcp.get(f"vms/{STOPPED}", token=dflt)
+    t.check(r.status == 200, f"scoped 'default' GET: {r.short()}")
+
+    # an operator can do the lifecycle it is meant to
+    r = d.tcp.post("vms", {"name": "op-made", "memory_mib": 64}, token=tokens["operator"])
+    t.check(r.status == 201, f"operator create: {r.short()}")
+    r = d.tcp.delete("vms/op-made", token=tokens["operator"])
+    t.check(r.status == 200, f"operator delete: {r.short()}")
+    r = d.tcp.post(f"vms/{RUN}/console", raw=b"\n", token=tokens["operator"],
+                   content_type="application/octet-stream")
+    t.check(r.status == 200, f"operator console input: {r.short()}")
+    r = d.tcp.get("tokens", token=tokens["admin"])
+    t.check(r.status == 200 and all("secret" not in x and "hash" not in x for x in r.json["tokens"]),
+            f"the token list must not carry secrets or hashes: {r.short()}")
+    used = {x["name"]: x["last_used_at"] for x in r.json["tokens"]}
+    t.check(used.get("t-operator") and not used.get("t-expired"),
+            f"last_used_at is set for used tokens only: {used}")
+
+    bad_input(t, d)
+    r = d.api("GET", "audit/verify", expect=200)
+    t.check(r.json["ok"], f"audit log verifies after the matrix: {r.json}")
+
+
+def bad_input(t, d):
+    """Token bad input: 4xx naming the problem, token list unchanged."""
+    cases = [
+        ("bad role", "POST", "tokens", {"name": "b1", "role": "root"}, 400, "role"),
+        ("no role", "POST", "tokens", {"name": "b1"}, 400, "role"),
+        ("bad name", "POST", "tokens", {"name": "Bad Name", "role": "viewer"}, 400, "name"),
+        ("unknown field", "POST", "tokens", {"name": "b1", "role": "viewer", "scope": "x"}, 400, "scope"),
+        ("bad expiry", "POST", "tokens", {"name": "b1", "role": "viewer", "expires": "tomorrow"}, 400, "expiry"),
+        ("expiry in the past", "POST", "tokens", {"name": "b1", "role": "viewer", "expires": "2001-01-01"}, 400,
+         "past"),
+        ("zero duration", "POST", "tokens", {"name": "b1", "role": "viewer", "expires": "0h"}, 400, "expiry"),
+        ("admin with project", "POST", "tokens", {"name": "b1", "role": "admin", "project": "p"}, 400, "admin"),
+        ("bad project", "POST", "tokens", {"name": "b1", "role": "viewer", "project": "A B"}, 400, "project"),
+        ("duplicate name", "POST", "tokens", {"name": "t-viewer", "role": "viewer"}, 409, "t-viewer"),
+        ("duplicate of revoked", "POST", "tokens", {"name": "t-revoked", "role": "viewer"}, 409, "t-revoked"),
+        ("unknown id", "DELETE", "tokens/0123456789abcdef", None, 404, "0123456789abcdef"),
+        ("malformed id", "DELETE", "tokens/nope", None, 404, "nope"),
+    ]
+    revoked = [x for x in d.api("GET", "tokens", expect=200).json["tokens"] if x["name"] == "t-revoked"][0]
+    cases.append(("revoke twice", "DELETE", f"tokens/{revoked['id']}", None, 409, "already revoked"))
+    code = {400: "invalid_argument", 404: "not_found", 409: "conflict"}
+    for label, m, path, body, status, mention in cases:
+        before = snapshot(d)
+        r = d.api(m, path, body)
+        t.expect_error(r, status, code[status], mentions=(mention,), what=f"token bad input [{label}]")
+        t.check(snapshot(d) == before, f"token bad input [{label}]: state changed")
+        log(f"{'ok' if r.status == status else 'FAIL':4} {label}: {r.status} {r.error_message[:100]!r}")
+    # the CLI says the same and exits 1
+    cli = os.path.join(vt.BUILD, "src", "cli", "vessel")
+    p = subprocess.run([cli, "--socket", d.sock, "token", "create", "b2", "--role", "boss"],
+                       capture_output=True, text=True, timeout=30)
+    t.check(p.returncode == 1 and "role 'boss'" in p.stderr, f"vessel token create --role boss: {p}")
+    p = subprocess.run([cli, "--socket", d.sock, "token", "create", "b2"], capture_output=True, text=True,
+                       timeout=30)
+    t.check(p.returncode == 1 and "--role" in p.stderr, f"vessel token create without --role: {p}")
+    p = subprocess.run([cli, "--socket", d.sock, "token", "revoke", revoked["id"]], capture_output=True,
+                       text=True, timeout=30)
+    t.check(p.returncode == 1 and "already revoked" in p.stderr, f"vessel token revoke twice: {p}")
+
+
+if __name__ == "__main__":
+    vt.Test("auth_matrix", limit=400).run(main)
