@@ -791,6 +791,10 @@ static int metrics_collect_vms(struct daemon *d, struct metrics_snapshot *s)
 		m->memory_bytes = rec->memory_mib * MiB;
 		m->pid = rec->pid;
 		snprintf(m->project, sizeof(m->project), "%s", rec->project);
+		for (unsigned k = 0; k < rec->nr_nics && k < MODEL_MAX_NICS; k++)
+			if (rec->nics[k].tap[0])
+				snprintf(m->taps[m->nr_taps++], sizeof(m->taps[0]), "%s",
+					 rec->nics[k].tap);
 		m->priority = rec->priority;
 	}
 	s->nr_vms = n;
@@ -814,9 +818,13 @@ out:
 			m->pid = 0; /* gone between the copy and the read */
 		if (m->pid > 0)
 			metrics_collect_engine(d, m);
-		/* NIC counters: the VM's taps come from the networks work;
-		 * until it hands vesseld their names, m->nets stays empty and
-		 * metrics_net_read() is exercised by the unit tests only. */
+		/* NIC counters: a tap that is missing (the VM just stopped, or
+		 * the NIC was hot-removed) is left out, not reported as 0. */
+		m->nets = m->net_buf;
+		m->nr_nets = 0;
+		for (unsigned k = 0; m->pid > 0 && k < m->nr_taps; k++)
+			if (metrics_net_read("/sys/class/net", m->taps[k], &m->net_buf[m->nr_nets]) == 0)
+				m->nr_nets++;
 	}
 	return r;
 }

@@ -114,10 +114,14 @@ struct metrics_vm {
 	bool have_stats;
 	struct engine_vm_stats stats;
 	struct metrics_vcpu vcpu[ENGINE_MAX_VCPUS]; /* stats.nr_vcpus of them */
-	/* The VM's NIC taps. Empty until the networks work hands vesseld the
-	 * tap names of each VM (see metrics_collect_vms). */
+	/* Counters of the VM's NIC taps (vm_record.nics[].tap), read from
+	 * /sys/class/net while it runs; nets points into net_buf when
+	 * collected by the handler (tests may point it elsewhere). */
 	struct metrics_net *nets;
 	size_t nr_nets;
+	char taps[MODEL_MAX_NICS][16];
+	unsigned nr_taps;
+	struct metrics_net net_buf[MODEL_MAX_NICS];
 };
 
 /* Per-route request counts and latency (the router's route table index;
