@@ -203,7 +203,9 @@ int admission_err_host(struct daemon_err *e, const char *vm, const char *action,
 int admission_err_quota(struct daemon_err *e, const char *vm, const char *project,
 			const struct admission_refusal *why);
 /* Under vms_lock: may rec (a new VM, or a changed one when self is set)
- * exist in its project and fit the host at all? 0 or an error in e. */
+ * exist in its project and fit the host at all? A VM changed within its
+ * project is asked only for its growth; one moved counts in full in the
+ * target project. 0 or an error in e. */
 int admission_check_define_locked(struct daemon *d, const struct vm_record *rec,
 				  const struct vm *self, struct daemon_err *e);
 /* Detect capacity, apply overrides and stored/configured ratios. */
@@ -227,7 +229,9 @@ int admission_err_host(struct daemon_err *e, const char *vm, const char *action,
 int admission_err_quota(struct daemon_err *e, const char *vm, const char *project,
 			const struct admission_refusal *why);
 /* Under vms_lock: may rec (a new VM, or a changed one when self is set)
- * exist in its project and fit the host at all? 0 or an error in e. */
+ * exist in its project and fit the host at all? A VM changed within its
+ * project is asked only for its growth; one moved counts in full in the
+ * target project. 0 or an error in e. */
 int admission_check_define_locked(struct daemon *d, const struct vm_record *rec,
 				  const struct vm *self, struct daemon_err *e);
 /* Detect capacity, apply overrides and stored/configured ratios. */

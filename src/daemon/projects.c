@@ -155,7 +155,17 @@ int admission_check_define_locked(struct daemon *d, const struct vm_record *rec,
 	 * rather than at its first start. */
 	if (admission_host_check(&d->capacity, &none, &ask, &why) < 0)
 		return admission_err_host(e, rec->name, "defined", &why);
-	vm_usage_project_locked(d, rec->project, self, &used);
+	if (self && strcmp(self->rec.project, rec->project) == 0) {
+		/* A change within the project asks only for its growth, on
+		 * top of what the project holds with this VM as it is now. */
+		struct admission_amount cur;
+		admission_vm_amount(&self->rec, &cur);
+		for (int k = 0; k < ADMISSION_DIM_COUNT; k++)
+			ask.v[k] = ask.v[k] > cur.v[k] ? ask.v[k] - cur.v[k] : 0;
+		vm_usage_project_locked(d, rec->project, NULL, &used);
+	} else {
+		vm_usage_project_locked(d, rec->project, self, &used);
+	}
 	if (admission_quota_check(p, &used, &ask, &why) < 0)
 		return admission_err_quota(e, rec->name, rec->project, &why);
 	return 0;

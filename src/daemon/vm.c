@@ -893,7 +893,10 @@ int vm_update(struct daemon *d, struct vm *vm, const json_t *patch, struct daemo
 	 * concurrent create cannot take what this change was admitted to. */
 	pthread_mutex_lock(&d->vms_lock);
 	*old = vm->rec;
-	if (!live)
+	/* Only a move or growth is checked: a description change must not be
+	 * refused because a quota was lowered below what the project holds. */
+	if (!live && (strcmp(copy->project, old->project) != 0 || copy->vcpus > old->vcpus ||
+		      copy->memory_mib > old->memory_mib))
 		r = admission_check_define_locked(d, copy, vm, e);
 	if (r == 0) {
 		if (live) {

@@ -192,8 +192,18 @@ def quotas(t, d):
 
     # PATCH: growing a VM past its project's quota
     r = d.api("PATCH", "vms/q-cpu-1", {"vcpus": 2})
-    expect_quota_refusal(t, r, "q-cpu", "vcpus", 2, 2, 3, "PATCH vcpus over quota")
+    expect_quota_refusal(t, r, "q-cpu", "vcpus", 1, 3, 3, "PATCH vcpus over quota (asks for the growth)")
     t.check(d.vm("q-cpu-1")["vcpus"] == 1, "refused PATCH changed the VM")
+    # a quota lowered below usage: growth is refused, other changes are not
+    d.api("PATCH", "projects/q-cpu", {"quotas": {"vcpus": 2}}, expect=200)
+    r = d.api("PATCH", "vms/q-cpu-1", {"description": "still fine"})
+    t.check(r.status == 200, f"description change in an over-quota project: {r.short()}")
+    r = d.api("PATCH", "vms/q-cpu-1", {"memory_mib": 128})
+    t.check(r.status == 200, f"memory change without a memory quota in an over-quota project: {r.short()}")
+    r = kvm(d, "q-cpu-late", 1, 64, project="q-cpu")
+    expect_quota_refusal(t, r, "q-cpu", "vcpus", 1, 3, 2, "create in a project over its lowered quota")
+    d.api("PATCH", "projects/q-cpu", {"quotas": {"vcpus": 3}}, expect=200)
+
     # PATCH: moving a stopped VM into a full project, then into one with room
     r = kvm(d, "mover", 1, 64)
     t.require(r.status == 201, f"create mover: {r.short()}")
