@@ -16,8 +16,11 @@ deps:
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
 
+# The web UI: npm packages from web/package-lock.json (npm ci, offline-friendly
+# with the npm cache) and the page, assembled in $(BUILD)/web for vesseld.
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
+	web/build.sh $(BUILD)/web
 
 # Unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
 $(BUILD_ASAN)/build.ninja:
@@ -40,6 +43,9 @@ guest: deps
 run: build guest
 	scripts/run-demo $(BUILD)
 
+# tests/integration/web_e2e drives Chromium with playwright-core, a
+# devDependency: the web build installs those too when run for the tests.
+test: export VESSEL_WEB_DEV = 1
 test: build build-asan build-fuzz guest
 	VESSEL_BUILD=$(abspath $(BUILD)) VESSEL_BUILD_ASAN=$(abspath $(BUILD_ASAN)) \
 	VESSEL_BUILD_FUZZ=$(abspath $(BUILD_FUZZ)) VESSEL_GUEST=$(abspath $(GUEST)) \

@@ -236,6 +236,18 @@ enum cli_cmd_opt {
 	CLI_OPT_MAX_DISK,
 	CLI_OPT_CPU_RATIO,
 	CLI_OPT_MEMORY_RATIO,
+	CLI_OPT_FULL = 400, /* snapshot and backup commands */
+	CLI_OPT_STOP,
+	CLI_OPT_MERGE,
+	CLI_OPT_EVERY,
+	CLI_OPT_DAILY_AT,
+	CLI_OPT_KEEP_COUNT,
+	CLI_OPT_KEEP_AGE,
+	CLI_OPT_START_AT,
+	CLI_OPT_OVERWRITE,
+	CLI_OPT_BOOT_LINE,
+	CLI_OPT_SNAPSHOTS,
+	CLI_OPT_BACKUPS,
 };
 
 extern const struct cli_opt cli_vm_create_opts[];
@@ -246,6 +258,32 @@ extern const struct cli_opt cli_vm_log_opts[];
 extern const struct cli_opt cli_image_import_opts[];
 extern const struct cli_opt cli_project_opts[];
 extern const struct cli_opt cli_host_capacity_opts[];
+extern const struct cli_opt cli_snapshot_create_opts[];
+extern const struct cli_opt cli_snapshot_revert_opts[];
+extern const struct cli_opt cli_snapshot_delete_opts[];
+extern const struct cli_opt cli_schedule_add_opts[];
+extern const struct cli_opt cli_backup_create_opts[];
+extern const struct cli_opt cli_backup_restore_opts[];
+extern const struct cli_opt cli_backup_drill_opts[];
+
+/* snapshot.c: `vessel snapshot ...` (docs/cli.md "Snapshots") */
+int cli_snapshot_list(struct cli *cli, const struct cli_args *a);
+int cli_snapshot_create(struct cli *cli, const struct cli_args *a);
+int cli_snapshot_show(struct cli *cli, const struct cli_args *a);
+int cli_snapshot_revert(struct cli *cli, const struct cli_args *a);
+int cli_snapshot_delete(struct cli *cli, const struct cli_args *a);
+int cli_schedule_add(struct cli *cli, const struct cli_args *a);
+int cli_schedule_list(struct cli *cli, const struct cli_args *a);
+int cli_schedule_delete(struct cli *cli, const struct cli_args *a);
+/* backup.c: `vessel backup ...` (docs/cli.md "Backups") */
+int cli_backup_create(struct cli *cli, const struct cli_args *a);
+int cli_backup_list(struct cli *cli, const struct cli_args *a);
+int cli_backup_show(struct cli *cli, const struct cli_args *a);
+int cli_backup_delete(struct cli *cli, const struct cli_args *a);
+int cli_backup_verify(struct cli *cli, const struct cli_args *a);
+int cli_backup_restore(struct cli *cli, const struct cli_args *a);
+int cli_backup_drill(struct cli *cli, const struct cli_args *a);
+int cli_backup_drills(struct cli *cli, const struct cli_args *a);
 
 /* Build the POST /vms body from `vm create` arguments (pos[0] is the name).
  * Pure: touches no network. Returns 0 or -EINVAL with a sentence in err. */

@@ -53,7 +53,8 @@ static const struct main_cmd main_cmds[] = {
 	{"vm", "reboot", cli_vm_reboot, main_no_opts, 1, 1, "NAME", "reset a VM"},
 	{"vm", "pause", cli_vm_pause, main_no_opts, 1, 1, "NAME", "pause a running VM"},
 	{"vm", "resume", cli_vm_resume, main_no_opts, 1, 1, "NAME", "resume a paused VM"},
-	{"vm", "delete", cli_vm_delete, cli_vm_delete_opts, 1, 1, "NAME [--force]",
+	{"vm", "delete", cli_vm_delete, cli_vm_delete_opts, 1, 1,
+	 "NAME [--force] [--snapshots delete] [--backups keep|delete]",
 	 "delete a VM and its disks (--force: even while it runs)"},
 	{"vm", "console", cli_vm_console, main_no_opts, 1, 1, "NAME",
 	 "attach to the serial console (detach with Ctrl-])"},
@@ -115,6 +116,39 @@ static const struct main_cmd main_cmds[] = {
 	 "change a project's description or quotas ('none': unlimited)"},
 	{"project", "delete", cli_project_delete, main_no_opts, 1, 1, "NAME",
 	 "delete a project that has no VMs"},
+	{"snapshot", "list", cli_snapshot_list, main_no_opts, 1, 1, "VM",
+	 "list a VM's snapshots as a tree, with the space each uses"},
+	{"snapshot", "create", cli_snapshot_create, cli_snapshot_create_opts, 2, 2,
+	 "VM NAME [--full] [--description D]",
+	 "take a snapshot (--full: with memory, so revert resumes the guest)"},
+	{"snapshot", "show", cli_snapshot_show, main_no_opts, 2, 2, "VM NAME", "show a snapshot"},
+	{"snapshot", "revert", cli_snapshot_revert, cli_snapshot_revert_opts, 2, 2,
+	 "VM NAME [--stop]", "revert a VM to a snapshot (--stop: stop it first if it runs)"},
+	{"snapshot", "delete", cli_snapshot_delete, cli_snapshot_delete_opts, 2, 2,
+	 "VM NAME [--merge]", "delete a snapshot (--merge: also when others depend on it)"},
+	{"snapshot", "schedule-add", cli_schedule_add, cli_schedule_add_opts, 1, 1,
+	 "VM --every 15m|2h | --daily-at HH:MM [--full] [--keep-count N] [--keep-age 7d]\n"
+	 "       [--start-at 2026-11-26T07:00:00Z]",
+	 "snapshot a VM on a schedule, pruning by count and age (default: keep 7 days)"},
+	{"snapshot", "schedules", cli_schedule_list, main_no_opts, 1, 1, "VM",
+	 "list a VM's snapshot schedules"},
+	{"snapshot", "schedule-delete", cli_schedule_delete, main_no_opts, 2, 2, "VM ID",
+	 "remove a schedule (its snapshots stay)"},
+	{"backup", "create", cli_backup_create, cli_backup_create_opts, 1, 1,
+	 "VM [--full] [--no-wait]", "back up a VM to the backup store (incremental when possible)"},
+	{"backup", "list", cli_backup_list, main_no_opts, 0, 1, "[VM]", "list backups"},
+	{"backup", "show", cli_backup_show, main_no_opts, 1, 1, "ID", "show a backup"},
+	{"backup", "delete", cli_backup_delete, main_no_opts, 1, 1, "ID", "delete a backup"},
+	{"backup", "verify", cli_backup_verify, main_no_opts, 1, 1, "ID",
+	 "re-read a backup and check every checksum (exit 1 naming the first bad chunk)"},
+	{"backup", "restore", cli_backup_restore, cli_backup_restore_opts, 2, 2,
+	 "ID VM [--overwrite] [--no-wait]",
+	 "restore to a new VM, or over a stopped VM with --overwrite"},
+	{"backup", "drill", cli_backup_drill, cli_backup_drill_opts, 1, 1,
+	 "ID --boot-line TEXT [--timeout S] [--no-wait]",
+	 "restore drill: boot a temporary copy, record RTO and RPO, delete it"},
+	{"backup", "drills", cli_backup_drills, main_no_opts, 1, 1, "VM",
+	 "show a VM's restore drill results"},
 };
 
 static void main_usage(FILE *f, const char *group)
@@ -212,7 +246,7 @@ int main(int argc, char **argv)
 		}
 		if (!known_group)
 			fprintf(stderr, "vessel: unknown command '%s'; commands are vm, image, task, host, project, "
-				"network, firewall, token, audit "
+				"network, firewall, snapshot, backup, token, audit "
 				"(see vessel --help)\n", group);
 		else if (!cmd_idx)
 			fprintf(stderr, "vessel: '%s' needs a command (see vessel %s --help)\n", group, group);

@@ -60,6 +60,8 @@ const struct cli_opt cli_vm_stop_opts[] = {
 
 const struct cli_opt cli_vm_delete_opts[] = {
 	{"force", CLI_OPT_FORCE, false},
+	{"snapshots", CLI_OPT_SNAPSHOTS, true},
+	{"backups", CLI_OPT_BACKUPS, true},
 	{NULL, 0, false},
 };
 
@@ -583,7 +585,19 @@ int cli_vm_delete(struct cli *cli, const struct cli_args *a)
 	char *path = NULL;
 	int ret;
 
-	ret = cli_path(&path, cli_args_has(a, CLI_OPT_FORCE) ? "/vms/%s?force=true" : "/vms/%s", a->pos[0]);
+	/* --snapshots delete / --backups keep|delete answer vesseld's question
+	 * about them (docs/backups.md "Deleting a VM"). */
+	const char *snaps = cli_args_get(a, CLI_OPT_SNAPSHOTS), *backs = cli_args_get(a, CLI_OPT_BACKUPS);
+	ret = cli_path(&path, "/vms/%s", a->pos[0]);
+	if (ret == 0) {
+		char *full = NULL;
+		if (asprintf(&full, "%s?force=%s%s%s%s%s", path,
+			     cli_args_has(a, CLI_OPT_FORCE) ? "true" : "false", snaps ? "&snapshots=" : "",
+			     snaps ? snaps : "", backs ? "&backups=" : "", backs ? backs : "") < 0)
+			ret = -ENOMEM;
+		free(path);
+		path = ret == 0 ? full : NULL;
+	}
 	if (ret < 0)
 		goto out;
 	ret = cli_api(cli, "DELETE", path, NULL, &resp);

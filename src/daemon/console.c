@@ -336,30 +336,45 @@ static bool console_header_has(struct http_req *req, const char *name, const cha
 	return false;
 }
 
-void console_ws(struct http_req *req)
+int console_ws_handshake(struct http_req *req, const char *plain_hint,
+			 char accept[WS_ACCEPT_LEN + 1])
 {
-	char accept[WS_ACCEPT_LEN + 1];
 	const char *key = http_header(req, "Sec-WebSocket-Key");
 	const char *version = http_header(req, "Sec-WebSocket-Version");
 	if (!console_header_has(req, "Upgrade", "websocket") ||
 	    !console_header_has(req, "Connection", "Upgrade")) {
 		http_reply_errorf(req, 400, "invalid_argument",
 				  "this path is a WebSocket: send 'Upgrade: websocket' and "
-				  "'Connection: Upgrade'; use GET /api/v1/vms/%s/console for plain HTTP",
-				  req->params[0]);
-		return;
+				  "'Connection: Upgrade'%s%s", plain_hint ? "; " : "",
+				  plain_hint ? plain_hint : "");
+		return -EINVAL;
 	}
 	if (!version || strcmp(version, "13") != 0) {
 		http_add_header(req, "Sec-WebSocket-Version", "13");
 		http_reply_errorf(req, 400, "invalid_argument",
 				  "only WebSocket version 13 (RFC 6455) is supported");
-		return;
+		return -EINVAL;
 	}
 	if (ws_accept_key(key, accept) < 0) {
 		http_reply_errorf(req, 400, "invalid_argument",
 				  "Sec-WebSocket-Key must be 16 random bytes in base64 (RFC 6455 §4.1)");
-		return;
+		return -EINVAL;
 	}
+	return 0;
+}
+
+bool console_ws_offers(struct http_req *req, const char *protocol)
+{
+	return console_header_has(req, "Sec-WebSocket-Protocol", protocol);
+}
+
+void console_ws(struct http_req *req)
+{
+	char accept[WS_ACCEPT_LEN + 1];
+	char hint[160];
+	snprintf(hint, sizeof(hint), "use GET /api/v1/vms/%s/console for plain HTTP", req->params[0]);
+	if (console_ws_handshake(req, hint, accept) < 0)
+		return;
 	struct vm *vm = console_lookup(req);
 	if (!vm)
 		return;

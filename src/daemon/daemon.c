@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon/audit.h"
+#include "daemon/history.h"
 #include "daemon/http.h"
 #include "daemon/store.h"
 #include "lib/util.h"
@@ -290,6 +291,12 @@ int daemon_start(struct daemon *d, char **err)
 		return r;
 	}
 	vm_registry_resume(d);
+	snapshots_scheduler_start(d);
+	if ((r = history_new(d->cfg.history_interval_s, &d->history)) < 0 ||
+	    (r = history_start(d->history, d)) < 0) {
+		asprintf(err, "cannot start the history sampler: %s", strerror(-r));
+		return r;
+	}
 	/* TCP first: clients (and the tests) take the Unix socket answering
 	 * as "vesseld is up", so TCP must be listening by then. */
 	if (d->cfg.listen[0] && (r = http_server_start(d, false, &d->tcp, err)) < 0)
@@ -310,6 +317,7 @@ void daemon_stop(struct daemon *d)
 	http_server_quiesce(d->tcp);
 	http_server_quiesce(d->unix_srv);
 	networks_stop(d);
+	history_stop(d->history);
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += DAEMON_STOP_WAIT_S;
@@ -341,6 +349,7 @@ void daemon_free(struct daemon *d)
 	if (left)
 		return; /* threads still use it; the process is about to exit */
 	networks_free(d);
+	history_free(d->history);
 	vm_registry_free(d);
 	project_registry_free(d);
 	image_registry_free(d);

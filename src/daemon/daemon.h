@@ -33,7 +33,10 @@ struct daemon_config {
 	char *allow_dirs[DAEMON_MAX_ALLOW_DIRS];
 	size_t nr_allow_dirs;
 	char qemu_img[PATH_MAX]; /* "qemu-img" from PATH unless set */
+	char backup_store[PATH_MAX]; /* empty = DATA_DIR/backups */
 	unsigned http_threads;   /* 0 = number of CPUs */
+	char web_dir[PATH_MAX];  /* web UI files; empty = none served */
+	unsigned history_interval_s; /* history sampling period; 0 = default (5 s) */
 	struct auth_limits auth_limits; /* all zero = AUTH_LIMITS_DEFAULT */
 	/* Admission (docs/operations.md "Capacity, overcommit and quotas"):
 	 * capacity overrides (0 = detect from the machine) and overcommit
@@ -75,12 +78,16 @@ struct vm {
 	uint64_t restarts_ns[3];     /* restart_policy bound: 3 per 60 s */
 	int refs;                    /* under d->vms_lock */
 	bool removed;                /* deleted: no longer in d->vms */
+	/* Saved machine state the next start loads (revert of a full
+	 * snapshot, snapshots.c); cleared by that start. op_lock held. */
+	char incoming[PATH_MAX];
 };
 
 struct image_entry; /* images.c */
 struct net_state;   /* networks.c */
 struct task;        /* tasks.c */
 struct http_server; /* http.c */
+struct history;     /* history.c */
 struct audit_log;   /* audit.c */
 
 struct daemon {
@@ -124,6 +131,7 @@ struct daemon {
 	struct net_state *net; /* networks.c: networks, firewalls, dnsmasq supervisor */
 
 	struct http_server *tcp, *unix_srv;
+	struct history *history; /* resource history for the web UI's graphs */
 	volatile bool shutting_down;
 
 	struct auth_limiter *limiter; /* failed authentications per client address */
@@ -184,6 +192,25 @@ int vm_force_stop(struct daemon *d, struct vm *vm, struct daemon_err *e);
 int vm_reboot(struct daemon *d, struct vm *vm, struct daemon_err *e);
 int vm_pause(struct daemon *d, struct vm *vm, struct daemon_err *e);
 int vm_resume(struct daemon *d, struct vm *vm, struct daemon_err *e);
+/* Point disk idx at another file (a snapshot overlay, a restored disk) and
+ * save; size_bytes 0 keeps the recorded size. op_lock held by the caller. */
+int vm_disk_set(struct daemon *d, struct vm *vm, unsigned idx, const char *path,
+		uint64_t size_bytes);
+
+/* snapshots.c: snapshots, schedules and their pruning thread */
+void snapshots_scheduler_start(struct daemon *d);
+/* Names of vm's snapshots (a JSON array, never NULL). */
+json_t *snapshots_of_vm(struct daemon *d, const char *vm);
+/* Forget vm's snapshots, schedules, drill results and backup chain (its
+ * files go with the VM directory; backups stay in the store). */
+void snapshots_forget_vm(struct daemon *d, const char *vm);
+/* The VM's disks no longer stand on any snapshot (restored over). */
+void snapshots_head_clear(struct daemon *d, const char *vm);
+
+/* backups.c */
+/* Ids of the complete backups of vm in the backup store. */
+json_t *backups_of_vm(struct daemon *d, const char *vm);
+int backups_delete_of_vm(struct daemon *d, const char *vm, struct daemon_err *e);
 
 /* vm.c: the amounts in use, under vms_lock. host: VMs holding CPU and
  * memory (admission_state_uses_host); project: every VM of the project.

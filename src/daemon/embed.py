@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """embed: turn files into C byte arrays so vesseld serves them from memory
-(docs/openapi.json at /api/v1/openapi.json, web/index.html at /).
+(docs/openapi.json at /api/v1/openapi.json; the web UI is served from
+files by static.c).
 usage: embed.py OUT.c NAME=FILE..."""
 import sys
 

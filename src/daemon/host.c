@@ -1,7 +1,7 @@
 /* host: GET /api/v1/host (what this machine offers and how VMs run on it),
  * GET/PATCH /api/v1/host/capacity (admission: capacity, overcommit ratios,
- * what is allocated), the embedded OpenAPI document and the web UI's index
- * page. */
+ * what is allocated) and the embedded OpenAPI document. The web UI is
+ * served by static.c. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -164,15 +164,4 @@ void host_openapi(struct http_req *req)
 	}
 	memcpy(copy, embed_openapi_json, embed_openapi_json_len);
 	http_reply_raw(req, 200, "application/json", copy, embed_openapi_json_len);
-}
-
-void host_index(struct http_req *req)
-{
-	char *copy = malloc(embed_index_html_len);
-	if (!copy) {
-		http_reply_errorf(req, 500, "internal", "vesseld ran out of memory; retry");
-		return;
-	}
-	memcpy(copy, embed_index_html, embed_index_html_len);
-	http_reply_raw(req, 200, "text/html; charset=utf-8", copy, embed_index_html_len);
 }

@@ -23,8 +23,10 @@
 #include <unistd.h>
 
 #include "daemon/audit.h"
+#include "daemon/history.h"
 #include "daemon/metrics.h"
 #include "daemon/networks.h"
+#include "daemon/static.h"
 #include "daemon/store.h"
 #include "lib/util.h"
 
@@ -50,7 +52,7 @@ struct http_server {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 const struct http_route http_routes[] = {
-	{"GET", "/", host_index, false},
+	{"GET", "/", static_get, false},
 	{"GET", "/api/v1/host", host_get, false},
 	{"GET", "/api/v1/openapi.json", host_openapi, false},
 	{"GET", "/api/v1/vms", vms_list, false},
@@ -86,6 +88,11 @@ const struct http_route http_routes[] = {
 	{"GET", "/api/v1/firewalls/{name}", firewalls_get, false},
 	{"PUT", "/api/v1/firewalls/{name}", firewalls_put, true, AUTH_ROLE_ADMIN},
 	{"DELETE", "/api/v1/firewalls/{name}", firewalls_delete, true, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/host/history", history_host_get, false},
+	{"GET", "/api/v1/vms/{name}/history", history_vm_get, false},
+	/* like the serial console: the socket carries keyboard and mouse input */
+	{"GET", "/api/v1/vms/{name}/vnc/ws", vnc_ws, false, AUTH_ROLE_OPERATOR},
+	{"GET", "/api/v1/whoami", whoami_get, false},
 	{"GET", "/api/v1/tokens", tokens_list, false, AUTH_ROLE_ADMIN},
 	{"POST", "/api/v1/tokens", tokens_create, false, AUTH_ROLE_ADMIN},
 	{"DELETE", "/api/v1/tokens/{id}", tokens_revoke, false, AUTH_ROLE_ADMIN},
@@ -100,6 +107,22 @@ const struct http_route http_routes[] = {
 	{"DELETE", "/api/v1/projects/{name}", projects_delete, false, AUTH_ROLE_ADMIN},
 	{"GET", "/api/v1/host/capacity", host_capacity_get, false},
 	{"PATCH", "/api/v1/host/capacity", host_capacity_patch, false, AUTH_ROLE_ADMIN},
+	{"GET", "/api/v1/vms/{name}/snapshots", snapshots_list, true},
+	{"POST", "/api/v1/vms/{name}/snapshots", snapshots_create, true},
+	{"GET", "/api/v1/vms/{name}/snapshots/{snap}", snapshots_get, true},
+	{"DELETE", "/api/v1/vms/{name}/snapshots/{snap}", snapshots_delete, true},
+	{"POST", "/api/v1/vms/{name}/snapshots/{snap}/revert", snapshots_revert, true},
+	{"GET", "/api/v1/vms/{name}/schedules", schedules_list, true},
+	{"POST", "/api/v1/vms/{name}/schedules", schedules_create, true},
+	{"DELETE", "/api/v1/vms/{name}/schedules/{id}", schedules_delete, true},
+	{"GET", "/api/v1/vms/{name}/drills", backups_drills, true},
+	{"GET", "/api/v1/backups", backups_list, true},
+	{"POST", "/api/v1/backups", backups_create, true},
+	{"GET", "/api/v1/backups/{id}", backups_get, true},
+	{"DELETE", "/api/v1/backups/{id}", backups_delete, true},
+	{"POST", "/api/v1/backups/{id}/verify", backups_verify, true},
+	{"POST", "/api/v1/backups/{id}/restore", backups_restore, true},
+	{"POST", "/api/v1/backups/{id}/drill", backups_drill, true},
 };
 #pragma GCC diagnostic pop
 const size_t http_nr_routes = ARRAY_SIZE(http_routes);
@@ -340,9 +363,10 @@ static bool http_authenticate(struct http_req *req)
 		given = auth + 7;
 	} else {
 		/* Browsers cannot set headers on a WebSocket, so the console
-		 * socket also takes the token as a query parameter. */
+		 * and VNC sockets also take the token as a query parameter. */
 		size_t n = strlen(req->path);
-		if (n > 11 && strcmp(req->path + n - 11, "/console/ws") == 0)
+		if ((n > 11 && strcmp(req->path + n - 11, "/console/ws") == 0) ||
+		    (n > 7 && strcmp(req->path + n - 7, "/vnc/ws") == 0))
 			given = http_query(req, "token");
 	}
 	enum auth_verdict v = AUTH_MISSING;
@@ -466,7 +490,12 @@ static bool http_dispatch(struct http_req *req)
 				  VALIDATE_BODY_MAX / 1024);
 		return true;
 	}
-	if (strcmp(req->path, "/") != 0 && !http_authenticate(req))
+	/* The web UI's files are public; the API calls the page makes are not. */
+	if (static_handles(req->method, req->path)) {
+		static_get(req);
+		return true;
+	}
+	if (!http_authenticate(req))
 		return true;
 	req->param_buf = malloc(strlen(req->path) + 1);
 	if (!req->param_buf) {
@@ -602,6 +631,18 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 	*con_cls = NULL;
 }
 
+/* MHD's own decoding turns "%00" into a NUL that silently cuts the path
+ * ("/index.html%00.png" would become "/index.html"). A URL holding an
+ * encoded NUL is left undecoded instead, so its '%' makes the router and the
+ * static server refuse it. */
+static size_t http_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	for (const char *p = s; (p = strchr(p, '%')) != NULL; p++)
+		if (p[1] == '0' && p[2] == '0')
+			return strlen(s);
+	return MHD_http_unescape(s);
+}
+
 static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char buf[512];
@@ -722,6 +763,7 @@ int http_server_start(struct daemon *d, bool unix_socket, struct http_server **o
 					  MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG | MHD_USE_TURBO,
 				  0, NULL, NULL, http_access, s,
 				  MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, s,
+				  MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, s,
 				  MHD_OPTION_LISTEN_SOCKET, s->fd,
 				  MHD_OPTION_THREAD_POOL_SIZE, threads,
 				  MHD_OPTION_NOTIFY_COMPLETED, http_completed, s,

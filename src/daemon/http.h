@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "daemon/daemon.h"
+#include "lib/ws.h"
 
 #define HTTP_MAX_PARAMS 2
 #define HTTP_MAX_HEADERS 4
@@ -119,6 +120,8 @@ void projects_delete(struct http_req *req);
 void host_capacity_get(struct http_req *req);
 void host_capacity_patch(struct http_req *req);
 void tasks_get(struct http_req *req);
+void vnc_ws(struct http_req *req);
+void whoami_get(struct http_req *req);
 void tokens_list(struct http_req *req);
 void tokens_create(struct http_req *req);
 void tokens_revoke(struct http_req *req);
@@ -129,11 +132,36 @@ void audit_verify_get(struct http_req *req);
  * project scope (auth_scope_allows) covers it; else replies 404 and
  * returns NULL. */
 struct vm *http_vm_get(struct http_req *req);
+void snapshots_list(struct http_req *req);
+void snapshots_create(struct http_req *req);
+void snapshots_get(struct http_req *req);
+void snapshots_delete(struct http_req *req);
+void snapshots_revert(struct http_req *req);
+void schedules_list(struct http_req *req);
+void schedules_create(struct http_req *req);
+void schedules_delete(struct http_req *req);
+void backups_list(struct http_req *req);
+void backups_create(struct http_req *req);
+void backups_get(struct http_req *req);
+void backups_delete(struct http_req *req);
+void backups_verify(struct http_req *req);
+void backups_restore(struct http_req *req);
+void backups_drill(struct http_req *req);
+void backups_drills(struct http_req *req);
 
-/* Embedded at build time from docs/openapi.json and web/index.html. */
+/* console.c: the WebSocket opening handshake shared by the serial console
+ * and the VNC proxy (vnc.c): checks Upgrade, Connection, version 13 and the
+ * key; replies 400 and returns -EINVAL when the request is not a valid one.
+ * plain_hint (may be NULL) ends the message when the client sent plain HTTP. */
+int console_ws_handshake(struct http_req *req, const char *plain_hint,
+			 char accept[WS_ACCEPT_LEN + 1]);
+/* true when the client lists protocol in Sec-WebSocket-Protocol. */
+bool console_ws_offers(struct http_req *req, const char *protocol);
+/* vnc.c: connect to a Unix stream socket; 0 and *out, or -errno. */
+int vnc_socket_connect(const char *path, int *out);
+
+/* Embedded at build time from docs/openapi.json. */
 extern const char embed_openapi_json[];
 extern const size_t embed_openapi_json_len;
-extern const char embed_index_html[];
-extern const size_t embed_index_html_len;
 
 #endif

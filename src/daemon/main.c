@@ -10,15 +10,21 @@
 #include <sys/stat.h>
 
 #include "daemon/daemon.h"
+#include "daemon/history.h"
+#include "daemon/static.h"
 #include "lib/util.h"
 
 static void main_usage(FILE *f)
 {
+	char web_default[PATH_MAX];
+	static_default_dir(web_default, sizeof(web_default));
 	fprintf(f,
 		"usage: vesseld [--data-dir DIR] [--listen ADDR:PORT] [--socket PATH]\n"
 		"               [--allow-dir DIR]... [--qemu PATH] [--qemu-img PATH]\n"
 		"               [--http-threads N] [--log-level error|warn|info|debug]\n"
+		"               [--web-dir DIR] [--history-interval SECONDS]\n"
 		"               [--auth-limits FREE:DELAY_MS:LOCKOUT_AFTER:LOCKOUT_S]\n"
+		"               [--backup-store DIR]\n"
 		"  --data-dir DIR     state, disks and images (default /var/lib/vessel)\n"
 		"  --listen ADDR:PORT TCP API with bearer token (default 127.0.0.1:8006;\n"
 		"                     'none' to disable)\n"
@@ -27,6 +33,12 @@ static void main_usage(FILE *f)
 		"  --allow-dir DIR    directory clients may import images and kernels from\n"
 		"                     (repeatable; default DATA_DIR/import)\n"
 		"  --qemu PATH        qemu-system-x86_64 binary (default from PATH)\n"
+		"  --web-dir DIR      web UI files served at / (default %s:\n"
+		"                     BUILD/web when run from the build tree, else\n"
+		"                     the installed DATADIR/vessel/web)\n"
+		"  --history-interval SECONDS\n"
+		"                     how often VM and host use is sampled for the graphs\n"
+		"                     (1..60, default %d; one hour is kept)\n"
 		"  --auth-limits F:D:A:L  failed TCP authentications from one address: F free,\n"
 		"                     then a delay of D ms doubling each time, a lockout of\n"
 		"                     L s after A (default 5:1000:10:300)\n"
@@ -37,7 +49,11 @@ static void main_usage(FILE *f)
 		"  --capacity-memory-mib N  count N MiB of host memory instead of MemTotal\n"
 		"  --capacity-disk-gib N    count N GiB of disk instead of the data dir's size\n"
 		"  --cgroup-root DIR  cgroup v2 directory for VM groups (default: the cgroup2\n"
-		"                     mount's vessel.slice; 'none' to not use cgroups)\n");
+		"                     mount's vessel.slice; 'none' to not use cgroups)\n"
+		"  --backup-store DIR where backups go; may be NFS (default DATA_DIR/backups)\n"
+		"  test only: VESSEL_TEST_CLOCK=FILE makes schedules and retention read the\n"
+		"  time (epoch seconds) from FILE, see docs/backups.md\n",
+		web_default, HISTORY_DEFAULT_INTERVAL_S);
 }
 
 int main(int argc, char **argv)
@@ -56,6 +72,7 @@ int main(int argc, char **argv)
 	snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:8006");
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "/run/vessel/vesseld.sock");
 	snprintf(cfg->cgroup_root, sizeof(cfg->cgroup_root), "auto");
+	static_default_dir(cfg->web_dir, sizeof(cfg->web_dir));
 
 	static const struct option opts[] = {
 		{"data-dir", required_argument, NULL, 'd'},
@@ -64,8 +81,11 @@ int main(int argc, char **argv)
 		{"allow-dir", required_argument, NULL, 'a'},
 		{"qemu", required_argument, NULL, 'q'},
 		{"qemu-img", required_argument, NULL, 'i'},
+		{"backup-store", required_argument, NULL, 'b'},
 		{"http-threads", required_argument, NULL, 't'},
 		{"log-level", required_argument, NULL, 'L'},
+		{"web-dir", required_argument, NULL, 'w'},
+		{"history-interval", required_argument, NULL, 'H'},
 		{"auth-limits", required_argument, NULL, 'A'},
 		{"cpu-ratio", required_argument, NULL, 'C'},
 		{"memory-ratio", required_argument, NULL, 'M'},
@@ -106,6 +126,9 @@ int main(int argc, char **argv)
 		case 'i':
 			snprintf(cfg->qemu_img, sizeof(cfg->qemu_img), "%s", optarg);
 			break;
+		case 'b':
+			snprintf(cfg->backup_store, sizeof(cfg->backup_store), "%s", optarg);
+			break;
 		case 't':
 			if (util_parse_u64(optarg, 1, 256, &n) < 0) {
 				fprintf(stderr, "vesseld: --http-threads must be 1..256\n");
@@ -118,6 +141,16 @@ int main(int argc, char **argv)
 				fprintf(stderr, "vesseld: --log-level must be error, warn, info or debug\n");
 				goto out;
 			}
+			break;
+		case 'w':
+			snprintf(cfg->web_dir, sizeof(cfg->web_dir), "%s", optarg);
+			break;
+		case 'H':
+			if (util_parse_u64(optarg, 1, 60, &n) < 0) {
+				fprintf(stderr, "vesseld: --history-interval must be 1..60 seconds\n");
+				goto out;
+			}
+			cfg->history_interval_s = (unsigned)n;
 			break;
 		case 'A':
 			if (auth_limits_parse(optarg, &cfg->auth_limits) < 0) {

@@ -40,6 +40,9 @@ static const char *const image_state_names[] = {
 static const char *const task_kind_names[] = {
 	[TASK_KIND_IMAGE_IMPORT] = "image_import",
 	[TASK_KIND_DISK_COPY] = "disk_copy",
+	[TASK_KIND_BACKUP] = "backup",
+	[TASK_KIND_RESTORE] = "restore",
+	[TASK_KIND_DRILL] = "restore_drill",
 };
 static const char *const task_state_names[] = {
 	[TASK_STATE_RUNNING] = "running",

@@ -127,6 +127,9 @@ struct image_record {
 enum task_kind {
 	TASK_KIND_IMAGE_IMPORT = 0,
 	TASK_KIND_DISK_COPY,
+	TASK_KIND_BACKUP,
+	TASK_KIND_RESTORE,
+	TASK_KIND_DRILL,
 };
 
 enum task_state {

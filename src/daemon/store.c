@@ -81,6 +81,14 @@ static const char *const store_migrations[] = {
 	"CREATE INDEX nics_firewall ON nics(firewall);"
 	"CREATE TABLE networks (name TEXT PRIMARY KEY, body TEXT NOT NULL);"
 	"CREATE TABLE firewalls (name TEXT PRIMARY KEY, body TEXT NOT NULL);",
+	/* 6: snapshots, snapshot schedules and restore drill results
+	 * (docs/backups.md), each a JSON document keyed by kind and id and
+	 * tagged with its VM; backups themselves live in the backup store,
+	 * which must outlive this database. */
+	"CREATE TABLE protection ("
+	" kind TEXT NOT NULL, key TEXT NOT NULL, vm TEXT NOT NULL, body TEXT NOT NULL,"
+	" PRIMARY KEY (kind, key));"
+	"CREATE INDEX protection_vm ON protection(kind, vm);",
 };
 
 int store_schema_latest(void)
@@ -896,5 +904,58 @@ out:
 	for (size_t i = 0; v && i < cnt; i++)
 		free(v[i]);
 	free(v);
+	return r;
+}
+
+int store_protection_put(struct store *st, const char *kind, const char *key, const char *vm,
+			 const json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	if (!text)
+		return -ENOMEM;
+	pthread_mutex_lock(&st->lock);
+	int r = store_run(st, "INSERT OR REPLACE INTO protection (kind, key, vm, body) VALUES (?,?,?,?)",
+			  "tttt", kind, key, vm, text);
+	pthread_mutex_unlock(&st->lock);
+	free(text);
+	return r;
+}
+
+int store_protection_delete(struct store *st, const char *kind, const char *key)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = store_run(st, "DELETE FROM protection WHERE kind = ? AND key = ?", "tt", kind, key);
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_protection_list(struct store *st, const char *kind, const char *vm, json_t **out)
+{
+	sqlite3_stmt *s = NULL;
+	json_t *arr = json_array();
+	int r = 0;
+	pthread_mutex_lock(&st->lock);
+	if (!arr || sqlite3_prepare_v2(st->db,
+				       vm ? "SELECT body FROM protection WHERE kind = ? AND vm = ?"
+					    " ORDER BY rowid" :
+					    "SELECT body FROM protection WHERE kind = ? ORDER BY rowid",
+				       -1, &s, NULL) != SQLITE_OK) {
+		r = arr ? -EIO : -ENOMEM;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, kind, -1, SQLITE_TRANSIENT);
+	if (vm)
+		sqlite3_bind_text(s, 2, vm, -1, SQLITE_TRANSIENT);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		json_t *doc = json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
+		if (doc)
+			json_array_append_new(arr, doc);
+	}
+	*out = arr;
+	arr = NULL;
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	json_decref(arr);
 	return r;
 }

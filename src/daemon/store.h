@@ -7,6 +7,7 @@
 #ifndef VESSEL_DAEMON_STORE_H
 #define VESSEL_DAEMON_STORE_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,5 +67,12 @@ int store_token_get(struct store *st, const char *id, struct token_record *out);
 int store_token_list(struct store *st, struct token_record **out, size_t *n);
 int store_token_revoke(struct store *st, const char *id, int64_t when);
 int store_token_touch(struct store *st, const char *id, int64_t now);
+/* JSON documents of snapshots, schedules and drills (table protection):
+ * kind "snapshot" | "schedule" | "drill", key unique within the kind, vm
+ * the VM it belongs to. list: bodies in insertion order, vm NULL = all. */
+int store_protection_put(struct store *st, const char *kind, const char *key, const char *vm,
+			 const json_t *body);
+int store_protection_delete(struct store *st, const char *kind, const char *key);
+int store_protection_list(struct store *st, const char *kind, const char *vm, json_t **out);
 
 #endif

@@ -557,6 +557,8 @@ static int vm_start_locked(struct daemon *d, struct vm *vm, struct daemon_err *e
 			       spec->run_dir, strerror(-ret));
 		goto out;
 	}
+	memcpy(spec->incoming, vm->incoming, sizeof(spec->incoming));
+	vm->incoming[0] = '\0'; /* one start only, whatever its outcome */
 	/* Taps before QEMU: it gets them as open fds (networks.h). */
 	if ((ret = networks_nics_open(d, r, spec, e)) < 0)
 		goto out;
@@ -822,7 +824,6 @@ int vm_resume(struct daemon *d, struct vm *vm, struct daemon_err *e)
 			    d->engine->ops->resume, e);
 }
 
-/* Only these fields may change while the VM runs; they apply live. */
 /* May this PATCH apply to a running VM? Only a priority (a cgroup
  * weight) and the NICs' firewall rule sets (nftables, checked once the
  * NICs are resolved) change without QEMU. */
@@ -837,6 +838,22 @@ static bool vm_patch_is_live(const json_t *patch)
 			return false;
 	}
 	return true;
+}
+
+int vm_disk_set(struct daemon *d, struct vm *vm, unsigned idx, const char *path,
+		uint64_t size_bytes)
+{
+	pthread_mutex_lock(&d->vms_lock);
+	if (idx >= vm->rec.nr_disks) {
+		pthread_mutex_unlock(&d->vms_lock);
+		return -EINVAL;
+	}
+	model_copy(vm->rec.disks[idx].path, sizeof(vm->rec.disks[idx].path), path);
+	if (size_bytes)
+		vm->rec.disks[idx].size_bytes = size_bytes;
+	pthread_mutex_unlock(&d->vms_lock);
+	vm_persist(d, vm);
+	return 0;
 }
 
 int vm_update(struct daemon *d, struct vm *vm, const json_t *patch, struct daemon_err *e)

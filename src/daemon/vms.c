@@ -149,13 +149,46 @@ void vms_delete(struct http_req *req)
 				  "query parameter force must be true or false; got '%s'", force);
 		return;
 	}
+	/* Snapshots and backups are never removed silently (docs/backups.md
+	 * "Deleting a VM"): the request must say what happens to them. */
+	const char *snaps_q = http_query(req, "snapshots"), *backs_q = http_query(req, "backups");
+	if (snaps_q && strcmp(snaps_q, "delete") != 0) {
+		http_reply_errorf(req, 400, "invalid_argument",
+				  "query parameter snapshots must be 'delete'; got '%s'", snaps_q);
+		return;
+	}
+	if (backs_q && strcmp(backs_q, "keep") != 0 && strcmp(backs_q, "delete") != 0) {
+		http_reply_errorf(req, 400, "invalid_argument",
+				  "query parameter backups must be 'keep' or 'delete'; got '%s'",
+				  backs_q);
+		return;
+	}
 	struct vm *vm = vms_lookup(req);
 	if (!vm)
 		return;
-	if (vm_delete(req->d, vm, validate_flag(force), &e) < 0)
+	json_t *snaps = snapshots_of_vm(req->d, req->params[0]);
+	json_t *backs = backups_of_vm(req->d, req->params[0]);
+	if (json_array_size(snaps) && !snaps_q)
+		http_reply_errorf(req, 409, "conflict",
+				  "vm '%s' has %zu snapshot(s), which are deleted with it; pass "
+				  "?snapshots=delete to confirm", req->params[0], json_array_size(snaps));
+	else if (json_array_size(backs) && !backs_q)
+		http_reply_errorf(req, 409, "conflict",
+				  "vm '%s' has %zu backup(s) in the backup store; pass ?backups=keep "
+				  "to keep them (they can restore it later) or ?backups=delete",
+				  req->params[0], json_array_size(backs));
+	else if (vm_delete(req->d, vm, validate_flag(force), &e) < 0)
 		http_reply_err(req, &e);
-	else
-		http_reply_json(req, 200, json_pack("{s:s}", "deleted", req->params[0]));
+	else {
+		snapshots_forget_vm(req->d, req->params[0]);
+		if (backs_q && strcmp(backs_q, "delete") == 0 &&
+		    backups_delete_of_vm(req->d, req->params[0], &e) < 0)
+			http_reply_err(req, &e);
+		else
+			http_reply_json(req, 200, json_pack("{s:s}", "deleted", req->params[0]));
+	}
+	json_decref(snaps);
+	json_decref(backs);
 	vm_unref(req->d, vm);
 }
 

@@ -96,6 +96,12 @@ ROUTES = {
     ("get", f"{S}/tasks"): {"role": "viewer", "real": (f"{S}/tasks", None), "ok": (200,)},
     ("get", f"{S}/tasks/{{id}}"): {"role": "viewer", "real": (f"{S}/tasks/TASK_ID", None), "ok": (200,)},
     ("get", "/metrics"): {"role": "viewer", "real": ("/metrics", None), "ok": (200,)},
+    ("get", f"{S}/host/history"): {"role": "viewer", "real": (f"{S}/host/history", None), "ok": (200,)},
+    ("get", f"{S}/vms/{{name}}/history"): {"role": "viewer", "real": (f"{S}/vms/{RUN}/history", None),
+                                           "ok": (200,), "vm": True},
+    ("get", f"{S}/vms/{{name}}/vnc/ws"): {"role": "operator", "real": (f"{S}/vms/{RUN}/vnc/ws", None),
+                                          "ok": (101,), "vm": True, "ws": True},
+    ("get", f"{S}/whoami"): {"role": "viewer", "real": (f"{S}/whoami", None), "ok": (200,)},
     ("get", f"{S}/tokens"): {"role": "admin", "real": (f"{S}/tokens", None), "ok": (200,)},
     ("post", f"{S}/tokens"): {"role": "admin", "real": (f"{S}/tokens", {"name": "intruder", "role": "admin"}),
                               "safe": (f"{S}/tokens", {"name": "x", "role": "boss"}, (400,))},
@@ -103,6 +109,72 @@ ROUTES = {
                                        "safe": (f"{S}/tokens/0000000000000000", None, (404,))},
     ("get", f"{S}/audit"): {"role": "admin", "real": (f"{S}/audit?limit=5", None), "ok": (200,)},
     ("get", f"{S}/audit/verify"): {"role": "admin", "real": (f"{S}/audit/verify", None), "ok": (200,)},
+    ("get", f"{S}/vms/{{name}}/snapshots"): {"role": "viewer", "real": (f"{S}/vms/{STOPPED}/snapshots", None),
+                                             "ok": (200,), "vm": True},
+    ("post", f"{S}/vms/{{name}}/snapshots"): {"role": "operator",
+                                              "real": (f"{S}/vms/{STOPPED}/snapshots", {"name": "intruder"}),
+                                              "safe": (f"{S}/vms/{GHOST}/snapshots", {"name": "x"}, (404,)),
+                                              "vm": True},
+    ("get", f"{S}/vms/{{name}}/snapshots/{{snap}}"): {"role": "viewer",
+                                                      "real": (f"{S}/vms/{STOPPED}/snapshots/s1", None),
+                                                      "ok": (200,), "vm": True},
+    ("delete", f"{S}/vms/{{name}}/snapshots/{{snap}}"): {"role": "operator",
+                                                         "real": (f"{S}/vms/{STOPPED}/snapshots/s1", None),
+                                                         "safe": (f"{S}/vms/{STOPPED}/snapshots/nosuch", None,
+                                                                  (404,)), "vm": True},
+    ("post", f"{S}/vms/{{name}}/snapshots/{{snap}}/revert"): {
+        "role": "operator", "real": (f"{S}/vms/{STOPPED}/snapshots/s1/revert", {}),
+        "safe": (f"{S}/vms/{STOPPED}/snapshots/nosuch/revert", {}, (404,)), "vm": True},
+    ("get", f"{S}/vms/{{name}}/schedules"): {"role": "viewer", "real": (f"{S}/vms/{STOPPED}/schedules", None),
+                                             "ok": (200,), "vm": True},
+    ("post", f"{S}/vms/{{name}}/schedules"): {"role": "operator",
+                                              "real": (f"{S}/vms/{STOPPED}/schedules", {"every": "1h"}),
+                                              "safe": (f"{S}/vms/{GHOST}/schedules", {"every": "1h"}, (404,)),
+                                              "vm": True},
+    ("delete", f"{S}/vms/{{name}}/schedules/{{id}}"): {"role": "operator",
+                                                       "real": (f"{S}/vms/{STOPPED}/schedules/SCHEDULE_ID", None),
+                                                       "safe": (f"{S}/vms/{GHOST}/schedules/x", None, (404,)),
+                                                       "vm": True},
+    ("get", f"{S}/vms/{{name}}/drills"): {"role": "viewer", "real": (f"{S}/vms/{STOPPED}/drills", None),
+                                          "ok": (200,), "vm": True},
+    ("get", f"{S}/backups"): {"role": "viewer", "real": (f"{S}/backups", None), "ok": (200,)},
+    ("post", f"{S}/backups"): {"role": "operator", "real": (f"{S}/backups", {"vm": STOPPED}),
+                               "safe": (f"{S}/backups", {"vm": GHOST}, (404,))},
+    ("get", f"{S}/backups/{{id}}"): {"role": "viewer", "real": (f"{S}/backups/BACKUP_ID", None), "ok": (200,), "vm": True},
+    ("delete", f"{S}/backups/{{id}}"): {"role": "operator", "real": (f"{S}/backups/BACKUP_ID", None),
+                                        "safe": (f"{S}/backups/b-nosuch", None, (404,)), "vm": True},
+    ("post", f"{S}/backups/{{id}}/verify"): {"role": "operator", "real": (f"{S}/backups/BACKUP_ID/verify", None),
+                                             "safe": (f"{S}/backups/b-nosuch/verify", None, (404,)), "vm": True},
+    ("post", f"{S}/backups/{{id}}/restore"): {"role": "operator",
+                                              "real": (f"{S}/backups/BACKUP_ID/restore", {"vm": "intruder"}),
+                                              "safe": (f"{S}/backups/b-nosuch/restore", {"vm": "x"}, (404,)), "vm": True},
+    ("post", f"{S}/backups/{{id}}/drill"): {"role": "operator",
+                                            "real": (f"{S}/backups/BACKUP_ID/drill", {"boot_line": "x"}),
+                                            "safe": (f"{S}/backups/b-nosuch/drill", {"boot_line": "x"}, (404,)), "vm": True},
+    # networks and rule sets change the host; this test runs outside a network
+    # namespace, so no request here may succeed in creating one (ghost names)
+    ("get", f"{S}/networks"): {"role": "viewer", "real": (f"{S}/networks", None), "ok": (200,)},
+    ("post", f"{S}/networks"): {"role": "admin", "real": (f"{S}/networks", {"name": "intruder", "type": "isolated"}),
+                                "safe": (f"{S}/networks", {"name": "Bad_Name", "type": "isolated"}, (400,))},
+    ("get", f"{S}/networks/{{name}}"): {"role": "viewer", "real": (f"{S}/networks/{GHOST}", None), "ok": (404,)},
+    ("patch", f"{S}/networks/{{name}}"): {"role": "admin", "real": (f"{S}/networks/{GHOST}", {"port_forwards": []}),
+                                          "safe": (f"{S}/networks/{GHOST}", {"port_forwards": []}, (404,))},
+    ("delete", f"{S}/networks/{{name}}"): {"role": "admin", "real": (f"{S}/networks/{GHOST}", None),
+                                           "safe": (f"{S}/networks/{GHOST}", None, (404,))},
+    ("get", f"{S}/firewalls"): {"role": "viewer", "real": (f"{S}/firewalls", None), "ok": (200,)},
+    ("post", f"{S}/firewalls"): {"role": "admin", "real": (f"{S}/firewalls", {"name": "intruder"}),
+                                 "safe": (f"{S}/firewalls", {"name": "Bad_Name"}, (400,))},
+    ("get", f"{S}/firewalls/{{name}}"): {"role": "viewer", "real": (f"{S}/firewalls/{GHOST}", None), "ok": (404,)},
+    ("put", f"{S}/firewalls/{{name}}"): {"role": "admin", "real": (f"{S}/firewalls/{GHOST}", {"rules": []}),
+                                         "safe": (f"{S}/firewalls/{GHOST}", {"rules": "x"}, (400, 404))},
+    ("delete", f"{S}/firewalls/{{name}}"): {"role": "admin", "real": (f"{S}/firewalls/{GHOST}", None),
+                                            "safe": (f"{S}/firewalls/{GHOST}", None, (404,))},
+    ("get", f"{S}/host/history"): {"role": "viewer", "real": (f"{S}/host/history", None), "ok": (200,)},
+    ("get", f"{S}/vms/{{name}}/history"): {"role": "viewer", "real": (f"{S}/vms/{RUN}/history", None),
+                                           "ok": (200,), "vm": True},
+    ("get", f"{S}/vms/{{name}}/vnc/ws"): {"role": "operator", "real": (f"{S}/vms/{RUN}/vnc/ws", None),
+                                          "ok": (101,), "vm": True, "ws": True},
+    ("get", f"{S}/whoami"): {"role": "viewer", "real": (f"{S}/whoami", None), "ok": (200,)},
     ("get", f"{S}/projects"): {"role": "viewer", "real": (f"{S}/projects", None), "ok": (200,)},
     ("post", f"{S}/projects"): {"role": "admin", "real": (f"{S}/projects", {"name": "intruder"}),
                                 "safe": (f"{S}/projects", {"name": "Bad_Name"}, (400,))},
@@ -144,7 +216,14 @@ def snapshot(d):
     toks = sorted((t["id"], t["name"], t["role"], t["project"], t["revoked_at"], t["expires_at"]) for t in toks)
     projects = sorted(json.dumps(p, sort_keys=True) for p in d.api("GET", "projects", expect=200).json["projects"])
     cap = d.api("GET", "host/capacity", expect=200).json
-    return {"vms": vms, "images": imgs, "tokens": toks, "projects": projects, "capacity": cap}
+    snaps = sorted(json.dumps(x, sort_keys=True)
+                   for x in d.api("GET", f"vms/{STOPPED}/snapshots", expect=200).json["snapshots"])
+    scheds = d.api("GET", f"vms/{STOPPED}/schedules", expect=200).json
+    backups = sorted(json.dumps(x, sort_keys=True) for x in d.api("GET", "backups", expect=200).json["backups"])
+    nets = d.api("GET", "networks", expect=200).json
+    fws = d.api("GET", "firewalls", expect=200).json
+    return {"vms": vms, "images": imgs, "tokens": toks, "projects": projects, "capacity": cap,
+            "snapshots": snaps, "schedules": scheds, "backups": backups, "networks": nets, "firewalls": fws}
 
 
 def last_audit(d):
@@ -159,7 +238,13 @@ def main(t):
     d = t.daemon("authm", extra_args=["--auth-limits", "100000:0:100000:1"]).start()
     img, task, _, _ = d.import_image("base", disk)
     shutil.copyfile(disk, os.path.join(d.import_dir, "other.qcow2"))
-    d.api("POST", "vms", {"name": STOPPED, "memory_mib": 64}, expect=201)
+    d.api("POST", "vms", {"name": STOPPED, "memory_mib": 64, "disks": [{"size_gib": 1}]}, expect=201)
+    # a snapshot, a schedule and a backup of it for the snapshot and backup rows
+    d.api("POST", f"vms/{STOPPED}/snapshots", {"name": "s1"}, expect=201)
+    sched = d.api("POST", f"vms/{STOPPED}/schedules", {"every": "1h"}, expect=201).json["schedule"]
+    r = d.api("POST", "backups", {"vm": STOPPED}, expect=202)
+    backup_id = r.json["backup"]
+    d.wait_task(r.json["task"])
     d.api("POST", "vms", {"name": RUN, "memory_mib": 64}, expect=201)
     r = d.api("POST", f"vms/{RUN}/start", expect=200)
     t.require(r.json["vm"]["state"] == "running", f"fixture VM did not start: {r.short()}")
@@ -185,7 +270,8 @@ def main(t):
     t.check(op["project"] is None and op["role"] == "operator", f"token JSON: {op}")
 
     subst = {"IMPORT_BODY": {"name": "intruder", "path": os.path.join(d.import_dir, "other.qcow2")},
-             "TASK_ID": task["id"], "OPERATOR_ID": op["id"]}
+             "TASK_ID": task["id"], "OPERATOR_ID": op["id"], "BACKUP_ID": backup_id,
+             "SCHEDULE_ID": sched["id"]}
 
     # the document's routes against the table
     doc = d.api("GET", "openapi.json", expect=200).json
@@ -213,7 +299,7 @@ def main(t):
             path, body = spec["real"]
             if which == "safe":
                 path, body = spec["safe"][0], spec["safe"][1]
-            for k in ("TASK_ID", "OPERATOR_ID"):
+            for k in ("TASK_ID", "OPERATOR_ID", "BACKUP_ID", "SCHEDULE_ID"):
                 path = path.replace(k, subst[k])
             if body == "IMPORT_BODY":
                 body = subst[body]

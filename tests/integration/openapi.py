@@ -27,6 +27,13 @@ USED = [
     ("get", "/images"), ("post", "/images"), ("get", "/images/{}"), ("delete", "/images/{}"),
     ("get", "/tasks"), ("get", "/tasks/{}"),
     ("get", "/openapi.json"),
+    # snapshots.py, backups.py, retention.py, cli_snapshots.sh
+    ("get", "/vms/{}/snapshots"), ("post", "/vms/{}/snapshots"), ("get", "/vms/{}/snapshots/{}"),
+    ("delete", "/vms/{}/snapshots/{}"), ("post", "/vms/{}/snapshots/{}/revert"),
+    ("get", "/vms/{}/schedules"), ("post", "/vms/{}/schedules"), ("delete", "/vms/{}/schedules/{}"),
+    ("get", "/vms/{}/drills"), ("get", "/backups"), ("post", "/backups"), ("get", "/backups/{}"),
+    ("delete", "/backups/{}"), ("post", "/backups/{}/verify"), ("post", "/backups/{}/restore"),
+    ("post", "/backups/{}/drill"),
 ]
 
 

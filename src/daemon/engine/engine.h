@@ -76,7 +76,14 @@ struct engine_vm_spec {
 	 * and all its threads run under the VM's priority from the start. A
 	 * failed write is logged; the VM still starts. */
 	char cgroup_procs[4096];
+	/* A saved machine state (engine_ops.state_save) to load before the
+	 * guest runs, so it resumes where the state was saved (reverting a
+	 * full snapshot); empty = boot normally. */
+	char incoming[4096];
 };
+
+/* Called with 0..100 while a long block job runs. */
+typedef void engine_progress_fn(void *opaque, int percent);
 
 enum engine_state {
 	ENGINE_STATE_STOPPED = 0,
@@ -184,6 +191,26 @@ struct engine_ops {
 	 * release from inside an engine_events callback (it joins the thread
 	 * that runs the callback). */
 	void (*release)(struct engine_vm *vm);
+	/* Snapshots and backups (docs/backups.md). A driver without them leaves
+	 * these NULL and the daemon answers 501 for a running VM.
+	 * disk_snapshot: freeze disk `disk` where it is and continue on a new
+	 * qcow2 overlay file `overlay` (created here, backing = the old top).
+	 * state_save: write RAM and device state to `path`; the VM must be
+	 * paused and stays paused. disk_merge: copy into the open image file
+	 * `top` everything it reads from its backing chain above `base` (NULL:
+	 * the whole chain) and drop those files from its chain, live.
+	 * disk_backup: a point-in-time copy of disk `disk` into the existing
+	 * qcow2 file `target`: everything (incremental false, then dirty
+	 * tracking restarts in persistent bitmap `bitmap`), or only what
+	 * changed since (incremental true; the bitmap is cleared on success
+	 * and kept on failure). -ENOENT when the bitmap is missing. */
+	int (*disk_snapshot)(struct engine_vm *vm, unsigned disk, const char *overlay,
+			     char **err);
+	int (*state_save)(struct engine_vm *vm, const char *path, char **err);
+	int (*disk_merge)(struct engine_vm *vm, const char *top, const char *base, char **err);
+	int (*disk_backup)(struct engine_vm *vm, unsigned disk, const char *target,
+			   bool incremental, const char *bitmap, engine_progress_fn *progress,
+			   void *opaque, char **err);
 	/* Free the driver itself (called by engine_free); may be NULL. */
 	void (*destroy)(struct engine *e);
 };

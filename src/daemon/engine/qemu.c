@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include "daemon/engine/qemu_args.h"
+#include "daemon/engine/qemu_block.h"
 #include "daemon/engine/qemu_host.h"
 #include "daemon/engine/qemu_log.h"
 #include "daemon/engine/qemu_stats.h"
@@ -464,6 +466,9 @@ static void qemu_vm_on_exit(struct engine_vm *vm)
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 
+	/* QEMU removes its chardev sockets when it exits, but not the VNC
+	 * one; the graphical console should not find a display that is gone. */
+	qemu_run_unlink(&vm->spec, QEMU_RUN_VNC);
 	if (st == ENGINE_STATE_CRASHED)
 		log_warn("VM '%s': %s", vm->spec.name, reason);
 	else
@@ -624,10 +629,43 @@ static void qemu_deadline(struct timespec *ts, int timeout_ms)
 	}
 }
 
-/* Run one QMP command and wait for its reply. On success *ret (may be NULL)
- * gets a new reference to the "return" value. */
+/* Send a command line with fd attached as SCM_RIGHTS ancillary data, which
+ * QEMU takes for the command it arrives with (QMP "getfd"). */
+static int qemu_send_fd(int sock, const char *line, size_t len, int fd, int timeout_ms)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = (void *)line, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	ssize_t n;
+
+	memset(u.buf, 0, sizeof(u.buf));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return qmp_socket_write(sock, line + n, len - (size_t)n, timeout_ms);
+}
+
 static int qemu_vm_command(struct engine_vm *vm, const char *cmd, json_t *args, int timeout_ms,
 			   json_t **ret, char **err)
+{
+	return qemu_vm_command_fd(vm, cmd, args, -1, timeout_ms, ret, err);
+}
+
+/* Run one QMP command and wait for its reply. On success *ret (may be NULL)
+ * gets a new reference to the "return" value. */
+int qemu_vm_command_fd(struct engine_vm *vm, const char *cmd, json_t *args, int fd,
+		       int timeout_ms, json_t **ret, char **err)
 {
 	struct qemu_pending pend = {0};
 	struct timespec ts;
@@ -649,7 +687,8 @@ static int qemu_vm_command(struct engine_vm *vm, const char *cmd, json_t *args, 
 		goto out;
 	pend.next = vm->pending;
 	vm->pending = &pend;
-	r = qmp_socket_write(vm->qmp_fd, line, len, timeout_ms);
+	r = fd >= 0 ? qemu_send_fd(vm->qmp_fd, line, len, fd, timeout_ms) :
+		      qmp_socket_write(vm->qmp_fd, line, len, timeout_ms);
 	qemu_deadline(&ts, timeout_ms);
 	while (r == 0 && !pend.done && !vm->exited && !vm->qmp_eof) {
 		int w = pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
@@ -775,6 +814,7 @@ static int qemu_run_prepare(const struct engine_vm_spec *spec, char **err)
 
 	qemu_run_unlink(spec, QEMU_RUN_QMP);
 	qemu_run_unlink(spec, QEMU_RUN_SERIAL);
+	qemu_run_unlink(spec, QEMU_RUN_VNC);
 	qemu_run_unlink(spec, QEMU_RUN_PID);
 	/* A new boot starts a new console history. */
 	qemu_run_unlink(spec, QEMU_RUN_CONSOLE);
@@ -911,6 +951,7 @@ static void qemu_start_cleanup(struct engine_vm *vm)
 	}
 	qemu_run_unlink(&vm->spec, QEMU_RUN_QMP);
 	qemu_run_unlink(&vm->spec, QEMU_RUN_SERIAL);
+	qemu_run_unlink(&vm->spec, QEMU_RUN_VNC);
 	qemu_run_unlink(&vm->spec, QEMU_RUN_PID);
 }
 
@@ -1109,6 +1150,8 @@ static int qemu_op_start(struct engine *e, const struct engine_vm_spec *spec,
 	r = qemu_start_wait_qmp(vm, &why);
 	if (r == 0)
 		r = qemu_vm_connect(vm, QEMU_START_TIMEOUT_MS, false, &why);
+	if (r == 0 && spec->incoming[0])
+		r = qemu_block_incoming(vm, spec->incoming, &why);
 	if (r == 0)
 		r = qemu_vm_command(vm, "cont", NULL, QEMU_CMD_TIMEOUT_MS, NULL, &why);
 	if (r < 0)
@@ -1399,6 +1442,7 @@ static void qemu_op_release(struct engine_vm *vm)
 	if (exited) {
 		qemu_run_unlink(&vm->spec, QEMU_RUN_QMP);
 		qemu_run_unlink(&vm->spec, QEMU_RUN_SERIAL);
+		qemu_run_unlink(&vm->spec, QEMU_RUN_VNC);
 		qemu_run_unlink(&vm->spec, QEMU_RUN_PID);
 	} else {
 		log_info("VM '%s': detached from QEMU pid %d, which keeps running", vm->spec.name,
@@ -1471,6 +1515,10 @@ static const struct engine_ops qemu_ops = {
 	.console_write = qemu_op_console_write,
 	.console_wait = qemu_op_console_wait,
 	.release = qemu_op_release,
+	.disk_snapshot = qemu_block_disk_snapshot,
+	.state_save = qemu_block_state_save,
+	.disk_merge = qemu_block_disk_merge,
+	.disk_backup = qemu_block_disk_backup,
 	.destroy = qemu_op_destroy,
 };
 

@@ -24,8 +24,12 @@
  *   (it owns host networking; QEMU runs sandboxed, without the rights to
  *   create or attach one) and QEMU inherits the open fd. vhost=off: vhost-net
  *   would need /dev/vhost-net, which hosts without the module lack.
- * - BIOS VMs get SeaBIOS's serial console (fw_cfg "etc/sercon-port"): a VM
- *   here has no display, so boot messages must reach the serial console. */
+ * - BIOS VMs get SeaBIOS's serial console (fw_cfg "etc/sercon-port"), so
+ *   boot messages reach the serial console, the console most people use.
+ * - a standard VGA adapter and "-vnc unix:RUNDIR/vnc.sock" give the web UI
+ *   a graphical console: VNC on a Unix socket in the VM's private run
+ *   directory, never a TCP port, so only vesseld (which authenticates the
+ *   browser) reaches it. "-display none" only turns off a local window. */
 #include "daemon/engine/qemu_args.h"
 
 #include <ctype.h>
@@ -354,6 +358,14 @@ int qemu_args_build(const char *binary, const struct engine_vm_spec *spec,
 	r = qemu_args_add(a, binary);
 	if (r == 0)
 		r = qemu_args_add(a, "-S");
+	/* A saved state arrives later over QMP (migrate-incoming on a file
+	 * descriptor passed with getfd), because -sandbox spawn=deny rules
+	 * out "exec:" and QEMU 7.2 has no "file:" migration URI. */
+	if (r == 0 && spec->incoming[0]) {
+		r = qemu_args_add(a, "-incoming");
+		if (r == 0)
+			r = qemu_args_add(a, "defer");
+	}
 	if (r == 0)
 		r = qemu_args_add(a, "-no-user-config");
 	if (r == 0)
@@ -415,6 +427,14 @@ int qemu_args_build(const char *binary, const struct engine_vm_spec *spec,
 		r = qemu_args_add(a, "-display");
 	if (r == 0)
 		r = qemu_args_add(a, "none");
+	if (r == 0)
+		r = qemu_args_add(a, "-vnc");
+	if (r == 0)
+		r = qemu_args_addf(a, "unix:%s/%s", run, QEMU_RUN_VNC);
+	if (r == 0)
+		r = qemu_args_add(a, "-device");
+	if (r == 0)
+		r = qemu_args_add(a, "VGA,id=video0");
 	/* -pidfile takes the whole value as a file name (no escaping). */
 	if (r == 0)
 		r = qemu_args_add(a, "-pidfile");

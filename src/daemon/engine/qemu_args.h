@@ -12,6 +12,9 @@
 /* Files QEMU and the driver keep in spec->run_dir. */
 #define QEMU_RUN_QMP "qmp.sock"
 #define QEMU_RUN_SERIAL "serial.sock"
+/* QEMU's VNC server for the graphical console; only vesseld connects to it
+ * (src/daemon/vnc.c proxies it to the browser). */
+#define QEMU_RUN_VNC "vnc.sock"
 #define QEMU_RUN_PID "qemu.pid"
 #define QEMU_RUN_LOG "qemu.log"
 /* Serial output is also kept on disk so a restarted vesseld can show the

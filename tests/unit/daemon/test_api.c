@@ -843,6 +843,103 @@ TEST(qemu_img_child_signals_unblocked)
 	free(err);
 }
 
+/* Snapshots, schedules and backups through the API with the engine test
+ * double: bad input answers 4xx and changes nothing; a driver without
+ * snapshot support answers 501 for a running VM; deleting a VM asks about
+ * its snapshots. (The real work is tested against QEMU in
+ * tests/integration/snapshots.py and backups.py.) */
+TEST(snapshots_and_backups_api)
+{
+	struct resp r = req("POST", "/api/v1/vms", "{\"name\":\"snap-u\"}");
+	CHECK_EQ_INT(r.status, 201);
+	resp_free(&r);
+	static const struct {
+		const char *method, *path, *body;
+		unsigned status;
+		const char *code, *mention;
+	} bad[] = {
+		{"POST", "/api/v1/vms/snap-u/snapshots", "{\"name\":\"Bad_Name\"}", 400, "invalid_argument", "name"},
+		{"POST", "/api/v1/vms/snap-u/snapshots", "{\"name\":\"a\",\"type\":\"ram\"}", 400, "invalid_argument", "type"},
+		{"POST", "/api/v1/vms/snap-u/snapshots", "{\"name\":\"a\",\"colour\":1}", 400, "invalid_argument", "colour"},
+		{"POST", "/api/v1/vms/snap-u/snapshots", "{\"name\":\"a\",\"type\":\"full\"}", 409, "conflict", "running"},
+		{"POST", "/api/v1/vms/nope/snapshots", "{\"name\":\"a\"}", 404, "not_found", "nope"},
+		{"POST", "/api/v1/vms/snap-u/snapshots/none/revert", "{}", 404, "not_found", "none"},
+		{"POST", "/api/v1/vms/snap-u/snapshots/none/revert", "{\"stop\":1}", 400, "invalid_argument", "stop"},
+		{"DELETE", "/api/v1/vms/snap-u/snapshots/none?merge=maybe", NULL, 400, "invalid_argument", "merge"},
+		{"POST", "/api/v1/vms/snap-u/schedules", "{\"every\":\"0m\"}", 400, "invalid_argument", "zero"},
+		{"POST", "/api/v1/vms/snap-u/schedules", "{\"every\":\"1h\",\"start_at\":\"2001-01-01T00:00:00Z\"}", 400, "invalid_argument", "past"},
+		{"DELETE", "/api/v1/vms/snap-u/schedules/s0", NULL, 404, "not_found", "s0"},
+		{"POST", "/api/v1/backups", "{}", 400, "invalid_argument", "vm"},
+		{"POST", "/api/v1/backups", "{\"vm\":\"snap-u\",\"mode\":\"fast\"}", 400, "invalid_argument", "mode"},
+		{"POST", "/api/v1/backups", "{\"vm\":\"nope\"}", 404, "not_found", "nope"},
+		{"GET", "/api/v1/backups/b-none", NULL, 404, "not_found", "b-none"},
+		{"POST", "/api/v1/backups/b-none/verify", NULL, 404, "not_found", "b-none"},
+		{"POST", "/api/v1/backups/b-none/restore", "{\"vm\":\"x\"}", 404, "not_found", "b-none"},
+		{"POST", "/api/v1/backups/b-none/drill", "{\"boot_line\":\"x\",\"timeout_s\":0}", 404, "not_found", "b-none"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = req(bad[i].method, bad[i].path, bad[i].body);
+		if (r.status != (long)bad[i].status)
+			fprintf(stderr, "  case %zu: %s %s -> %ld %s\n", i, bad[i].method, bad[i].path,
+				r.status, r.body ? r.body : "");
+		CHECK_ERR(r, bad[i].status, bad[i].code);
+		const char *m = jstr(r.json, "error", "message");
+		CHECK(m && strstr(m, bad[i].mention) != NULL);
+		resp_free(&r);
+	}
+	r = req("GET", "/api/v1/vms/snap-u/snapshots", NULL);
+	CHECK_EQ_INT(json_array_size(json_object_get(r.json, "snapshots")), 0);
+	resp_free(&r);
+	r = req("GET", "/api/v1/vms/snap-u/schedules", NULL);
+	CHECK_EQ_INT(json_array_size(json_object_get(r.json, "schedules")), 0);
+	resp_free(&r);
+
+	/* a running VM on an engine without snapshots: 501, nothing made */
+	r = req("POST", "/api/v1/vms/snap-u/start", NULL);
+	CHECK_EQ_INT(r.status, 200);
+	resp_free(&r);
+	r = req("POST", "/api/v1/vms/snap-u/snapshots", "{\"name\":\"live\"}");
+	CHECK_ERR(r, 501, "not_implemented");
+	resp_free(&r);
+	r = req("POST", "/api/v1/vms/snap-u/force-stop", NULL);
+	resp_free(&r);
+
+	/* a stopped VM (no disks here): snapshot, then delete asks */
+	r = req("POST", "/api/v1/vms/snap-u/snapshots", "{\"name\":\"s1\",\"description\":\"d\"}");
+	CHECK_EQ_INT(r.status, 201);
+	CHECK(json_is_true(json_object_get(json_object_get(r.json, "snapshot"), "current")));
+	resp_free(&r);
+	r = req("POST", "/api/v1/vms/snap-u/snapshots", "{\"name\":\"s1\"}");
+	CHECK_ERR(r, 409, "conflict");
+	resp_free(&r);
+	r = req("POST", "/api/v1/vms/snap-u/schedules", "{\"daily_at\":\"04:00\",\"keep_count\":2}");
+	CHECK_EQ_INT(r.status, 201);
+	CHECK_STR(jstr(r.json, "schedule", "daily_at"), "04:00");
+	resp_free(&r);
+	r = req("DELETE", "/api/v1/vms/snap-u", NULL);
+	CHECK_ERR(r, 409, "conflict");
+	CHECK(strstr(jstr(r.json, "error", "message"), "snapshots=delete") != NULL);
+	resp_free(&r);
+	r = req("DELETE", "/api/v1/vms/snap-u?snapshots=keep", NULL);
+	CHECK_ERR(r, 400, "invalid_argument");
+	resp_free(&r);
+	r = req("DELETE", "/api/v1/vms/snap-u?snapshots=delete", NULL);
+	CHECK_EQ_INT(r.status, 200);
+	resp_free(&r);
+	/* a new VM of the same name starts with nothing */
+	r = req("POST", "/api/v1/vms", "{\"name\":\"snap-u\"}");
+	resp_free(&r);
+	r = req("GET", "/api/v1/vms/snap-u/snapshots", NULL);
+	CHECK_EQ_INT(json_array_size(json_object_get(r.json, "snapshots")), 0);
+	resp_free(&r);
+	r = req("GET", "/api/v1/vms/snap-u/schedules", NULL);
+	CHECK_EQ_INT(json_array_size(json_object_get(r.json, "schedules")), 0);
+	resp_free(&r);
+	r = req("DELETE", "/api/v1/vms/snap-u", NULL);
+	CHECK_EQ_INT(r.status, 200);
+	resp_free(&r);
+}
+
 TEST(teardown)
 {
 	daemon_stop(d);

@@ -117,10 +117,4 @@ TEST(route_match)
 	CHECK(!http_route_match("/", "/x", buf, p));
 }
 
-TEST(index_embedded)
-{
-	CHECK(embed_index_html_len > 0);
-	CHECK(strstr(embed_index_html, "<html") != NULL);
-}
-
 HARNESS_MAIN
