@@ -805,6 +805,13 @@ static int restore_new_vm(struct daemon *d, const json_t *m, const char *name,
 	model_copy(rec->kernel, sizeof(rec->kernel), k ? k : "");
 	model_copy(rec->initrd, sizeof(rec->initrd), ini ? ini : "");
 	model_copy(rec->cmdline, sizeof(rec->cmdline), cl ? cl : "");
+	/* Project and priority travel with the definition (older backups
+	 * have neither); the restored VM counts against that project's quotas. */
+	const char *proj = json_string_value(json_object_get(def, "project"));
+	model_copy(rec->project, sizeof(rec->project), proj && *proj ? proj : MODEL_PROJECT_DEFAULT);
+	if (model_priority_parse(json_string_value(json_object_get(def, "priority")),
+				 &rec->priority) < 0)
+		rec->priority = MODEL_PRIORITY_DEFAULT;
 	rec->nr_disks = o->n;
 	for (unsigned i = 0; i < o->n; i++) {
 		rec->disks[i].index = i;

@@ -1160,6 +1160,9 @@ int vm_create(struct daemon *d, struct vm_record *rec, struct daemon_err *e)
 		goto out;
 	model_now(rec->created_at);
 	memcpy(rec->updated_at, rec->created_at, sizeof(rec->updated_at));
+	/* Internal callers (backup restore) may leave the project unset. */
+	if (!rec->project[0])
+		model_copy(rec->project, sizeof(rec->project), MODEL_PROJECT_DEFAULT);
 	daemon_path(d, dir, sizeof(dir), "vms/%s", rec->name);
 	rec->state = VM_STATE_PROVISIONING;
 
