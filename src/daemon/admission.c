@@ -171,15 +171,16 @@ int admission_err_host(struct daemon_err *e, const char *vm, const char *action,
 	return -EBUSY;
 }
 
-int admission_err_quota(struct daemon_err *e, const char *vm, const char *project,
+int admission_err_quota(struct daemon_err *e, const char *vm, const char *project, bool growth,
 			const struct admission_refusal *w)
 {
 	daemon_err_set(e, 409, "quota_exceeded",
-		       "vm '%s' does not fit the quota of project '%s': it asks for %llu %s, "
+		       "vm '%s' does not fit the quota of project '%s': it asks for %llu %s%s, "
 		       "the project uses %llu and its quota is %llu; delete or shrink VMs of the "
 		       "project, or raise its quota with PATCH /api/v1/projects/%s",
-		       vm, project, (unsigned long long)w->asked, admission_dim_units[w->dim],
-		       (unsigned long long)w->used, (unsigned long long)w->limit, project);
+		       vm, project, (unsigned long long)w->asked, growth ? "more " : "",
+		       admission_dim_units[w->dim], (unsigned long long)w->used,
+		       (unsigned long long)w->limit, project);
 	e->has_refusal = true;
 	e->refusal_host = false;
 	e->refusal = *w;
@@ -203,7 +204,8 @@ int admission_check_define_locked(struct daemon *d, const struct vm_record *rec,
 	 * rather than at its first start. */
 	if (admission_host_check(&d->capacity, &none, &ask, &why) < 0)
 		return admission_err_host(e, rec->name, "defined", &why);
-	if (self && strcmp(self->rec.project, rec->project) == 0) {
+	bool growth = self && strcmp(self->rec.project, rec->project) == 0;
+	if (growth) {
 		/* A change within the project asks only for its growth, on
 		 * top of what the project holds with this VM as it is now. */
 		struct admission_amount cur;
@@ -215,7 +217,7 @@ int admission_check_define_locked(struct daemon *d, const struct vm_record *rec,
 		vm_usage_project_locked(d, rec->project, self, &used);
 	}
 	if (admission_quota_check(p, &used, &ask, &why) < 0)
-		return admission_err_quota(e, rec->name, rec->project, &why);
+		return admission_err_quota(e, rec->name, rec->project, growth, &why);
 	return 0;
 }
 

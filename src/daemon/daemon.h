@@ -229,7 +229,8 @@ const struct project_record *project_find_locked(struct daemon *d, const char *n
 /* Fill e with a 409 carrying the refusal's numbers; returns -EBUSY. */
 int admission_err_host(struct daemon_err *e, const char *vm, const char *action,
 		       const struct admission_refusal *why);
-int admission_err_quota(struct daemon_err *e, const char *vm, const char *project,
+/* growth: the VM exists in the project and asks for that much more. */
+int admission_err_quota(struct daemon_err *e, const char *vm, const char *project, bool growth,
 			const struct admission_refusal *why);
 /* Under vms_lock: may rec (a new VM, or a changed one when self is set)
  * exist in its project and fit the host at all? A VM changed within its

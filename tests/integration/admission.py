@@ -193,6 +193,7 @@ def quotas(t, d):
     # PATCH: growing a VM past its project's quota
     r = d.api("PATCH", "vms/q-cpu-1", {"vcpus": 2})
     expect_quota_refusal(t, r, "q-cpu", "vcpus", 1, 3, 3, "PATCH vcpus over quota (asks for the growth)")
+    t.check("1 more vCPUs" in r.error_message, f"the growth is named as such: {r.error_message}")
     t.check(d.vm("q-cpu-1")["vcpus"] == 1, "refused PATCH changed the VM")
     # a quota lowered below usage: growth is refused, other changes are not
     d.api("PATCH", "projects/q-cpu", {"quotas": {"vcpus": 2}}, expect=200)
