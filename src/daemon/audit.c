@@ -33,6 +33,7 @@ struct audit_log {
 	uint64_t count;                /* lines in the file */
 	char last[AUDIT_CHAIN_HEX];    /* SHA-256 of the last line */
 	char warning[1024];
+	bool count_known; /* set by audit_head_matches at open */
 };
 
 static void audit_time_now(char out[40])
@@ -91,6 +92,50 @@ static int audit_scan(struct audit_log *a, bool *newline_end, char **last_line, 
 	return 0;
 }
 
+/* true (with count and last set) when the file's last line is whole and
+ * hashes to what the database recorded as written last. */
+static bool audit_head_matches(struct audit_log *a)
+{
+	char *head = NULL;
+	unsigned long long cnt = 0;
+	char hash[AUDIT_CHAIN_HEX] = "", have[AUDIT_CHAIN_HEX];
+	bool ok = false;
+	struct stat st;
+	if (!a->store || store_setting_get(a->store, AUDIT_KEY_HEAD, &head) < 0)
+		return false;
+	if (sscanf(head, "%llu %64s", &cnt, hash) != 2 || fstat(a->fd, &st) < 0)
+		goto out;
+	if (cnt == 0) {
+		ok = st.st_size == 0;
+		goto out;
+	}
+	/* The last line ends at the file's last byte, a newline. */
+	size_t cap = (size_t)MIN((off_t)AUDIT_LINE_MAX + 1, st.st_size);
+	char *buf = malloc(cap);
+	if (!buf || pread(a->fd, buf, cap, st.st_size - (off_t)cap) != (ssize_t)cap ||
+	    buf[cap - 1] != '\n') {
+		free(buf);
+		goto out;
+	}
+	size_t start = cap - 1;
+	while (start > 0 && buf[start - 1] != '\n')
+		start--;
+	if (start > 0 || (off_t)cap == st.st_size) {
+		audit_chain_sha256_hex(buf + start, cap - 1 - start, have);
+		ok = strcmp(have, hash) == 0;
+	}
+	free(buf);
+out:
+	if (ok) {
+		a->count = cnt;
+		a->count_known = true;
+		if (cnt)
+			memcpy(a->last, hash, sizeof(hash));
+	}
+	free(head);
+	return ok;
+}
+
 static void audit_head_save(struct audit_log *a)
 {
 	char v[128];
@@ -99,8 +144,8 @@ static void audit_head_save(struct audit_log *a)
 		store_setting_put(a->store, AUDIT_KEY_HEAD, v);
 }
 
-/* Write one sealed entry; a->lock held. */
-static int audit_write_locked(struct audit_log *a, json_t *fields)
+/* Write one sealed entry; a->lock held. sync: fdatasync before returning. */
+static int audit_write_locked(struct audit_log *a, json_t *fields, bool sync)
 {
 	int r;
 	char *line = NULL;
@@ -113,7 +158,8 @@ static int audit_write_locked(struct audit_log *a, json_t *fields)
 	line[len] = '\n'; /* seal left room: the NUL becomes the newline */
 	/* One write with O_APPEND: the line lands whole at the end even if
 	 * something else appends; fsync before the client hears "done". */
-	if ((r = util_write_all(a->fd, line, len + 1)) < 0 || (fdatasync(a->fd) < 0 && (r = -errno))) {
+	if ((r = util_write_all(a->fd, line, len + 1)) < 0 ||
+	    (sync && fdatasync(a->fd) < 0 && (r = -errno))) {
 		log_ratelimited(LOG_LEVEL_ERROR, "audit: cannot write %s: %s", a->path, strerror(-r));
 		goto out;
 	}
@@ -165,12 +211,15 @@ int audit_open(const char *path, struct store *store, struct audit_log **out, ch
 			 strerror(-r));
 		goto out;
 	}
-	if ((r = audit_scan(a, &nl_end, &last_line, &last_len)) < 0) {
+	/* Fast path: when the last line is the one the database says was
+	 * written last, its count is known and the file need not be read. */
+	if (!audit_head_matches(a) &&
+	    (r = audit_scan(a, &nl_end, &last_line, &last_len)) < 0) {
 		asprintf(err, "cannot read the audit log %s: %s", path, strerror(-r));
 		goto out;
 	}
 	char damage[768] = "";
-	if (last_line) {
+	if (last_line && !a->count_known) {
 		audit_chain_sha256_hex(last_line, last_len, a->last);
 		char reason[AUDIT_CHAIN_REASON_MAX];
 		/* Only the line's own seal can be checked without the line
@@ -187,7 +236,8 @@ int audit_open(const char *path, struct store *store, struct audit_log **out, ch
 				 (unsigned long long)a->count, reason);
 	}
 	char *head = NULL;
-	if (!damage[0] && store && store_setting_get(store, AUDIT_KEY_HEAD, &head) == 0) {
+	if (!damage[0] && !a->count_known && store &&
+	    store_setting_get(store, AUDIT_KEY_HEAD, &head) == 0) {
 		unsigned long long cnt = 0;
 		char hash[AUDIT_CHAIN_HEX] = "";
 		if (sscanf(head, "%llu %64s", &cnt, hash) == 2 &&
@@ -216,7 +266,7 @@ int audit_open(const char *path, struct store *store, struct audit_log **out, ch
 					.method = "START", .path = path, .result = 500,
 					.detail = damage};
 		json_t *f = audit_fields(&e);
-		audit_write_locked(a, f);
+		audit_write_locked(a, f, true);
 		json_decref(f);
 	} else {
 		audit_head_save(a);
@@ -245,8 +295,14 @@ int audit_append(struct audit_log *a, const struct audit_entry *e)
 	json_t *f = audit_fields(e);
 	if (!f)
 		return -ENOMEM;
+	/* A change is on disk before its reply. A refusal (401/403/429) is
+	 * written at once but not flushed: anyone can send those by the
+	 * thousand, and a flush each (about 6 ms here) would let them stall
+	 * vesseld's HTTP threads; the next change's flush, or the kernel's
+	 * writeback within seconds, puts them on disk too. */
+	bool sync = !(e->result == 401 || e->result == 403 || e->result == 429);
 	pthread_mutex_lock(&a->lock);
-	int r = audit_write_locked(a, f);
+	int r = audit_write_locked(a, f, sync);
 	pthread_mutex_unlock(&a->lock);
 	json_decref(f);
 	return r;
@@ -271,13 +327,23 @@ int audit_verify(struct audit_log *a, struct audit_chain_result *res)
 				 "wrote %llu; lines at the end were removed",
 				 (unsigned long long)res->entries + 1,
 				 (unsigned long long)res->entries, (unsigned long long)a->count);
-		} else if (res->entries != a->count || strcmp(res->last_hash, a->last) != 0) {
+		} else if (res->entries > a->count) {
 			res->ok = false;
-			res->first_bad_line = MIN(res->entries, a->count);
+			res->first_bad_line = a->count + 1;
 			snprintf(res->reason, sizeof(res->reason),
-				 "line %llu is not the line vesseld wrote there (its hash differs from "
-				 "the one recorded in the database): the log was rewritten",
-				 (unsigned long long)res->first_bad_line);
+				 "line %llu and the lines after it were not written by vesseld (it wrote "
+				 "%llu lines): they were added to the file",
+				 (unsigned long long)a->count + 1, (unsigned long long)a->count);
+		} else if (strcmp(res->last_hash, a->last) != 0) {
+			/* Same length, chain intact, other end: every hash was
+			 * recomputed, so no single line can be named. */
+			res->ok = false;
+			res->first_bad_line = res->entries;
+			snprintf(res->reason, sizeof(res->reason),
+				 "line %llu is not the line vesseld wrote last (its hash differs from the "
+				 "one recorded in the database): the log was rewritten with recomputed "
+				 "hashes; compare it with a copy kept elsewhere",
+				 (unsigned long long)res->entries);
 		} else if (a->store && store_setting_get(a->store, AUDIT_KEY_DAMAGE, &damage) == 0) {
 			/* The chain holds, but an earlier start found it broken
 			 * and the lines were then replaced: stay not ok. */
@@ -332,14 +398,27 @@ int audit_list(struct audit_log *a, const struct audit_filter *f, json_t **entri
 		r = -ENOMEM;
 		goto out;
 	}
-	cap = f->limit;
+	cap = MAX(f->limit, (size_t)1);
+	/* Lines are appended whole under the lock, so everything before the
+	 * size seen under it is complete: read up to there, without holding
+	 * up writers for the whole read. */
+	struct stat st;
+	pthread_mutex_lock(&a->lock);
+	int sr = fstat(a->fd, &st);
+	pthread_mutex_unlock(&a->lock);
+	if (sr < 0) {
+		r = -errno;
+		goto out;
+	}
 	fp = fopen(a->path, "re");
-	if (!fp) {
-		r = errno == ENOENT ? 0 : -errno;
-		goto done;
+	if (!fp && errno != ENOENT) { /* a missing log is an empty one */
+		r = -errno;
+		goto out;
 	}
 	ssize_t len;
-	while ((len = getline(&line, &lcap, fp)) >= 0) {
+	off_t pos = 0;
+	while (fp && pos < st.st_size && (len = getline(&line, &lcap, fp)) >= 0) {
+		pos += len;
 		lineno++;
 		json_t *e = json_loadb(line, (size_t)len, 0, NULL);
 		if (!json_is_object(e)) {
@@ -363,10 +442,8 @@ int audit_list(struct audit_log *a, const struct audit_filter *f, json_t **entri
 		ring[n % cap] = e;
 		n++;
 	}
-done:
-	for (size_t i = n > cap ? n - cap : 0; i < n; i++) {
+	for (size_t i = n > cap ? n - cap : 0; i < n; i++)
 		json_array_append(arr, ring[i % cap]);
-	}
 	*entries = arr;
 	arr = NULL;
 	*total = n;

@@ -2,7 +2,8 @@
  * operations.md "Audit log"). Every mutating request and every failed
  * authentication or authorization becomes one line of JSON, chained to
  * the line before it by SHA-256 (format in lib/audit_chain.h), written
- * with one write() under a mutex and fsync'd before the reply goes out.
+ * with one write() under a mutex; a change is fsync'd before its reply
+ * goes out, a refusal is not (see audit_append).
  *
  * At start the last line is read to continue the chain. A damaged tail
  * is reported (log and GET /host warning) and never truncated: new lines

@@ -469,14 +469,19 @@ void auth_limiter_fail(struct auth_limiter *l, const char *addr, unsigned *failu
 	if (s && auth_limiter_expire(l, s, now))
 		s = NULL;
 	if (!s) {
-		/* A free slot, else the one whose last failure is oldest: a
-		 * flood of addresses cannot grow memory, only forget. */
+		/* A free slot, else the one whose last failure is oldest,
+		 * sparing locked-out addresses while others can go: a flood of
+		 * addresses cannot grow memory, and cannot cheaply free an
+		 * address from its lockout either. */
 		struct auth_limiter_slot *oldest = &l->slots[0];
 		for (size_t i = 0; i < AUTH_LIMITER_SLOTS && !s; i++) {
-			if (!l->slots[i].addr[0])
-				s = &l->slots[i];
-			else if (l->slots[i].last_ms < oldest->last_ms)
-				oldest = &l->slots[i];
+			struct auth_limiter_slot *c = &l->slots[i];
+			bool c_locked = c->locked_until_ms > now, o_locked = oldest->locked_until_ms > now;
+			if (!c->addr[0])
+				s = c;
+			else if ((o_locked && !c_locked) ||
+				 (o_locked == c_locked && c->last_ms < oldest->last_ms))
+				oldest = c;
 		}
 		if (!s) {
 			s = oldest;

@@ -796,6 +796,13 @@ static int restore_new_vm(struct daemon *d, const json_t *m, const char *name,
 	snprintf(rec->description, sizeof(rec->description), "restored from backup %s of vm '%s'",
 		 json_string_value(json_object_get(m, "id")),
 		 json_string_value(json_object_get(m, "vm")));
+	/* The source VM's project and priority (the project's quota then
+	 * applies to the restored copy too); definitions saved before VMs had
+	 * them restore into "default" at the default priority. */
+	const char *proj = json_string_value(json_object_get(def, "project"));
+	model_copy(rec->project, sizeof(rec->project), proj && *proj ? proj : MODEL_PROJECT_DEFAULT);
+	if (model_priority_parse(json_string_value(json_object_get(def, "priority")), &rec->priority) < 0)
+		rec->priority = MODEL_PRIORITY_DEFAULT;
 	if (model_firmware_parse(json_string_value(json_object_get(boot, "firmware")),
 				 &rec->firmware) < 0)
 		rec->firmware = ENGINE_FW_BIOS;
@@ -805,13 +812,6 @@ static int restore_new_vm(struct daemon *d, const json_t *m, const char *name,
 	model_copy(rec->kernel, sizeof(rec->kernel), k ? k : "");
 	model_copy(rec->initrd, sizeof(rec->initrd), ini ? ini : "");
 	model_copy(rec->cmdline, sizeof(rec->cmdline), cl ? cl : "");
-	/* Project and priority travel with the definition (older backups
-	 * have neither); the restored VM counts against that project's quotas. */
-	const char *proj = json_string_value(json_object_get(def, "project"));
-	model_copy(rec->project, sizeof(rec->project), proj && *proj ? proj : MODEL_PROJECT_DEFAULT);
-	if (model_priority_parse(json_string_value(json_object_get(def, "priority")),
-				 &rec->priority) < 0)
-		rec->priority = MODEL_PRIORITY_DEFAULT;
 	rec->nr_disks = o->n;
 	for (unsigned i = 0; i < o->n; i++) {
 		rec->disks[i].index = i;

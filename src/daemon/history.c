@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,12 +359,24 @@ static struct history_vm *history_vm_find(struct history *h, const char *name, b
 	return v;
 }
 
-/* The tap devices of a VM, for the network graphs. VMs have no NICs until
- * the networks work lands; its code fills this list from the VM's NIC
- * records, and history_net_read() then sums their counters. */
-static size_t history_vm_ifaces(struct daemon *d, const char *vm, const char **out, size_t cap)
+/* The tap devices of a VM (copied out of its record), for the network
+ * graphs; history_net_read() sums their counters. */
+static size_t history_vm_ifaces(struct daemon *d, const char *vm, char (*out)[IFNAMSIZ], size_t cap)
 {
-	return 0;
+	size_t n = 0;
+	struct vm *v = vm_get(d, vm);
+	if (!v)
+		return 0;
+	struct vm_record *rec = malloc(sizeof(*rec));
+	if (rec) {
+		vm_snapshot(d, v, rec);
+		for (unsigned k = 0; k < rec->nr_nics && n < cap; k++)
+			if (rec->nics[k].tap[0])
+				snprintf(out[n++], IFNAMSIZ, "%s", rec->nics[k].tap);
+		free(rec);
+	}
+	vm_unref(d, v);
+	return n;
 }
 
 struct history_target {
@@ -382,8 +395,11 @@ static void history_sample_vm(struct history *h, struct daemon *d, const struct 
 	bool have = tg->up && tg->pid > 0 && metrics_proc_read(tg->pid, &p) == 0;
 	uint64_t rx = 0, tx = 0;
 	bool have_net = false;
-	const char *ifaces[16];
-	size_t nif = have ? history_vm_ifaces(d, tg->name, ifaces, ARRAY_SIZE(ifaces)) : 0;
+	char names[MODEL_MAX_NICS][IFNAMSIZ];
+	const char *ifaces[MODEL_MAX_NICS];
+	size_t nif = have ? history_vm_ifaces(d, tg->name, names, MODEL_MAX_NICS) : 0;
+	for (size_t k = 0; k < nif; k++)
+		ifaces[k] = names[k];
 	if (nif)
 		have_net = history_net_read("/sys/class/net", ifaces, nif, &rx, &tx) == 0;
 

@@ -298,6 +298,12 @@ static void http_audit(struct http_req *req)
 		body = json_loadb(req->body, req->body_len, 0, NULL);
 		object = json_string_value(json_object_get(body, "name"));
 	}
+	/* A refused body may carry a 64 KiB "name": keep lines short. */
+	char obj[257];
+	if (object) {
+		snprintf(obj, sizeof(obj), "%s", object);
+		object = obj;
+	}
 	bool authed = req->who.role != AUTH_ROLE_DEFAULT;
 	struct audit_entry e = {
 		.token = authed ? req->who.token_id : req->audit_token[0] ? req->audit_token :
@@ -352,9 +358,9 @@ static bool http_authenticate(struct http_req *req)
 		http_add_header(req, "Retry-After", v);
 		req->audit_detail = "locked out after repeated failed authentications";
 		http_reply_errorf(req, 429, "too_many_requests",
-				  "too many failed authentications from %s; try again in %u seconds "
+				  "too many failed authentications from %s; try again in %u second%s "
 				  "with a valid token",
-				  req->client, retry);
+				  req->client, retry, retry == 1 ? "" : "s");
 		return false;
 	}
 	const char *given = NULL;
@@ -362,11 +368,11 @@ static bool http_authenticate(struct http_req *req)
 	if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
 		given = auth + 7;
 	} else {
-		/* Browsers cannot set headers on a WebSocket, so the console
-		 * and VNC sockets also take the token as a query parameter. */
+		/* Browsers cannot set headers on a WebSocket, so WebSocket
+		 * paths (.../ws: the console and VNC sockets) also take the
+		 * token as a query parameter. */
 		size_t n = strlen(req->path);
-		if ((n > 11 && strcmp(req->path + n - 11, "/console/ws") == 0) ||
-		    (n > 7 && strcmp(req->path + n - 7, "/vnc/ws") == 0))
+		if (n > 3 && strcmp(req->path + n - 3, "/ws") == 0)
 			given = http_query(req, "token");
 	}
 	enum auth_verdict v = AUTH_MISSING;

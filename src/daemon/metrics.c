@@ -791,11 +791,11 @@ static int metrics_collect_vms(struct daemon *d, struct metrics_snapshot *s)
 		m->memory_bytes = rec->memory_mib * MiB;
 		m->pid = rec->pid;
 		snprintf(m->project, sizeof(m->project), "%s", rec->project);
-		for (unsigned k = 0; k < rec->nr_nics && k < MODEL_MAX_NICS; k++)
-			if (rec->nics[k].tap[0])
-				snprintf(m->taps[m->nr_taps++], sizeof(m->taps[0]), "%s",
-					 rec->nics[k].tap);
 		m->priority = rec->priority;
+		for (unsigned k = 0; k < rec->nr_nics && m->nr_nets < MODEL_MAX_NICS; k++)
+			if (rec->nics[k].tap[0])
+				snprintf(m->nets[m->nr_nets++].name, sizeof(m->nets[0].name), "%s",
+					 rec->nics[k].tap);
 	}
 	s->nr_vms = n;
 	if (d->capacity.capacity[ADMISSION_DIM_VCPUS]) {
@@ -818,13 +818,16 @@ out:
 			m->pid = 0; /* gone between the copy and the read */
 		if (m->pid > 0)
 			metrics_collect_engine(d, m);
-		/* NIC counters: a tap that is missing (the VM just stopped, or
-		 * the NIC was hot-removed) is left out, not reported as 0. */
-		m->nets = m->net_buf;
-		m->nr_nets = 0;
-		for (unsigned k = 0; m->pid > 0 && k < m->nr_taps; k++)
-			if (metrics_net_read("/sys/class/net", m->taps[k], &m->net_buf[m->nr_nets]) == 0)
-				m->nr_nets++;
+		/* NIC counters of the taps that exist (they are created at
+		 * start and removed at stop). */
+		size_t kept = 0;
+		for (size_t k = 0; k < m->nr_nets; k++) {
+			char name[sizeof(m->nets[k].name)];
+			snprintf(name, sizeof(name), "%s", m->nets[k].name);
+			if (metrics_net_read("/sys/class/net", name, &m->nets[kept]) == 0)
+				kept++;
+		}
+		m->nr_nets = kept;
 	}
 	return r;
 }

@@ -114,19 +114,14 @@ struct metrics_vm {
 	bool have_stats;
 	struct engine_vm_stats stats;
 	struct metrics_vcpu vcpu[ENGINE_MAX_VCPUS]; /* stats.nr_vcpus of them */
-	/* Counters of the VM's NIC taps (vm_record.nics[].tap), read from
-	 * /sys/class/net while it runs; nets points into net_buf when
-	 * collected by the handler (tests may point it elsewhere). */
-	struct metrics_net *nets;
+	/* The VM's NIC taps that exist now (a stopped VM has none). */
+	struct metrics_net nets[MODEL_MAX_NICS];
 	size_t nr_nets;
-	char taps[MODEL_MAX_NICS][16];
-	unsigned nr_taps;
-	struct metrics_net net_buf[MODEL_MAX_NICS];
 };
 
 /* Per-route request counts and latency (the router's route table index;
  * index nr_routes counts requests that matched no route). */
-#define METRICS_MAX_ROUTES 64
+#define METRICS_MAX_ROUTES 128
 #define METRICS_NR_BUCKETS 11
 extern const double metrics_latency_buckets[METRICS_NR_BUCKETS];
 struct metrics_routes {

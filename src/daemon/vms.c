@@ -87,8 +87,10 @@ void vms_create(struct http_req *req)
 	}
 	if (http_body_json(req, false, &body) < 0)
 		goto out;
-	/* A scoped caller creates only in its own project ("project" in the
-	 * body, else "default"). */
+	/* A scoped caller creates only in its own project, which is also
+	 * where its VMs go when the body names none. */
+	if (req->who.project[0] && !json_object_get(body, "project"))
+		json_object_set_new(body, "project", json_string(req->who.project));
 	const char *project = json_string_value(json_object_get(body, "project"));
 	if (req->who.project[0] && !auth_scope_allows(&req->who, project)) {
 		http_reply_errorf(req, 403, "forbidden",
@@ -129,6 +131,16 @@ void vms_patch(struct http_req *req)
 		return;
 	if (http_body_json(req, false, &body) < 0)
 		goto out;
+	/* Nor may it move a VM out of its project. */
+	json_t *np = json_object_get(body, "project");
+	if (req->who.project[0] && np && !auth_scope_allows(&req->who, json_string_value(np))) {
+		http_reply_errorf(req, 403, "forbidden",
+				  "token '%s' is scoped to project '%s' and cannot move VM '%s' to "
+				  "project '%s'",
+				  req->who.token_id, req->who.project, req->params[0],
+				  json_is_string(np) ? json_string_value(np) : "(not a string)");
+		goto out;
+	}
 	if (vm_update(req->d, vm, body, &e) < 0) {
 		http_reply_err(req, &e);
 		goto out;

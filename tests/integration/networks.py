@@ -245,6 +245,22 @@ def run_all(t, lab, kernel, initrd):
         body = curl(host, "http://192.168.250.1:8080/index.html")
         t.check(body and "VM-HTTPD-OK" in body, f"port forward from the host itself: {body!r}")
 
+        # ---- that traffic shows in the counters of the VM's NAT NIC's tap
+        tap = d.vm("a")["nics"][0].get("tap")
+        r = d.unix.get("/metrics")
+        series = {}
+        for line in r.body.decode().splitlines():
+            m = re.match(r'(vessel_vm_network_\w+)\{[^}]*name="a"[^}]*interface="([^"]+)"[^}]*\} (\d+)$', line)
+            if m:
+                series[(m.group(1), m.group(2))] = int(m.group(3))
+        t.check(tap and any(k[1] == tap for k in series),
+                f"/metrics has no NIC series for VM a's tap {tap}: {sorted(series)}")
+        for name in ("vessel_vm_network_receive_bytes_total", "vessel_vm_network_transmit_bytes_total",
+                     "vessel_vm_network_receive_packets_total", "vessel_vm_network_transmit_packets_total"):
+            t.check(series.get((name, tap), 0) > 0,
+                    f"/metrics {name} for VM a's tap {tap} should be above 0 after HTTP traffic: "
+                    f"{series.get((name, tap))}")
+
         # ---- firewall: allow TCP 80 from 192.168.250.2/32 only
         # created with the CLI, to exercise `vessel firewall create`
         vessel = os.path.join(vt.BUILD, "src", "cli", "vessel")

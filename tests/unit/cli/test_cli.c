@@ -917,4 +917,47 @@ TEST(http_against_fake_daemon)
 	cli_free(cli);
 }
 
+/* `token create` and `audit list` build their requests without touching
+ * the network: the body and the query string they send. */
+TEST(token_create_body)
+{
+	static const struct cli_opt *const tables[] = {cli_global_opts, cli_token_create_opts, NULL};
+	struct cli_args a;
+	char err[256];
+	json_t *body = NULL;
+	const char *w1[] = {"ci", "--role", "operator", "--project", "team-a", "--expires", "7d", NULL};
+	CHECK_EQ_INT(test_parse(tables, &a, err, sizeof(err), w1), 0);
+	CHECK_EQ_INT(cli_token_create_body(&a, &body, err, sizeof(err)), 0);
+	char *s = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	CHECK_STR(s, "{\"expires\":\"7d\",\"name\":\"ci\",\"project\":\"team-a\",\"role\":\"operator\"}");
+	free(s);
+	json_decref(body);
+	const char *w2[] = {"ci", NULL};
+	CHECK_EQ_INT(test_parse(tables, &a, err, sizeof(err), w2), 0);
+	CHECK_EQ_INT(cli_token_create_body(&a, &body, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "--role") != NULL);
+}
+
+TEST(audit_query)
+{
+	static const struct cli_opt *const tables[] = {cli_global_opts, cli_audit_list_opts, NULL};
+	struct cli_args a;
+	char err[256], *q = NULL;
+	const char *w0[] = {NULL};
+	CHECK_EQ_INT(test_parse(tables, &a, err, sizeof(err), w0), 0);
+	CHECK_EQ_INT(cli_audit_query(&a, 0, &q), 0);
+	CHECK_STR(q, "");
+	free(q);
+	/* 2026-11-26T10:00:00Z minus 1h; --token stays the bearer token */
+	const char *w1[] = {"--since", "1h", "--until", "2026-11-27", "--token-id", "abc", "--method",
+			    "POST", "--path", "/api/v1/vms", "--result", "4xx", "--limit", "5",
+			    "--token", "secret", NULL};
+	CHECK_EQ_INT(test_parse(tables, &a, err, sizeof(err), w1), 0);
+	CHECK_EQ_INT(cli_audit_query(&a, 1795687200, &q), 0);
+	CHECK_STR(q, "?since=2026-11-26T09%3A00%3A00Z&until=2026-11-27&token=abc&method=POST"
+		     "&path=%2Fapi%2Fv1%2Fvms&result=4xx&limit=5");
+	CHECK(q && strstr(q, "secret") == NULL);
+	free(q);
+}
+
 HARNESS_MAIN

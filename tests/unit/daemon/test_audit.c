@@ -206,6 +206,28 @@ TEST(append_verify_and_every_tamper)
 	CHECK(strstr(res.reason, "removed") != NULL);
 	free(joined);
 	free(cut);
+	/* a well-chained line appended by someone else: offline it passes,
+	 * vesseld knows it did not write it */
+	char *forged, last_hash[AUDIT_CHAIN_HEX];
+	size_t flen;
+	char *lines2[N + 1], *copy2 = strdup(orig);
+	split(copy2, lines2, N);
+	audit_chain_sha256_hex(lines2[N - 1], strlen(lines2[N - 1]), last_hash);
+	CHECK_EQ_INT(audit_chain_seal("{\"method\":\"POST\"}", 17, last_hash, &forged, &flen), 0);
+	char *withf = malloc(len + flen + 2);
+	memcpy(withf, orig, len);
+	memcpy(withf + len, forged, flen);
+	withf[len + flen] = '\n';
+	write_file(log, withf, len + flen + 1);
+	CHECK_EQ_INT(audit_chain_verify_file(log, &res), 0);
+	CHECK(res.ok);
+	CHECK_EQ_INT(audit_verify(a, &res), 0);
+	CHECK(!res.ok);
+	CHECK_EQ_INT(res.first_bad_line, N + 1);
+	CHECK(strstr(res.reason, "added") != NULL);
+	free(withf);
+	free(forged);
+	free(copy2);
 	write_file(log, orig, len);
 	CHECK_EQ_INT(audit_verify(a, &res), 0);
 	CHECK(res.ok);

@@ -257,6 +257,13 @@ TEST(limiter_bounded_memory)
 		auth_limiter_fail(l, addr, &fails, &locked);
 		CHECK(fails == 1);
 	}
+	/* ... and the flood did not free the locked-out address */
+	CHECK_EQ_INT(auth_limiter_check(l, "192.0.2.1", &retry), -EAGAIN);
+	/* the oldest of the flood were forgotten, the newest kept */
+	auth_limiter_fail(l, "10.0.0.0", &fails, &locked);
+	CHECK_EQ_INT(fails, 1);
+	auth_limiter_fail(l, "10.0.19.135", &fails, &locked);
+	CHECK_EQ_INT(fails, 2);
 	auth_limiter_free(l);
 }
 

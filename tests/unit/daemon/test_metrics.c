@@ -479,9 +479,6 @@ TEST(vcpu_read_self)
 
 TEST(render_golden)
 {
-	struct metrics_net nets[1] = {{.name = "vt-db-0", .rx_bytes = 100, .tx_bytes = 200,
-				       .rx_packets = 3, .tx_packets = 4, .rx_dropped = 5,
-				       .tx_dropped = 6}};
 	static uint64_t codes[METRICS_MAX_ROUTES * METRICS_NR_CODES];
 	static uint64_t buckets[METRICS_MAX_ROUTES * (METRICS_NR_BUCKETS + 1)];
 	static uint64_t sums[METRICS_MAX_ROUTES];
@@ -509,7 +506,9 @@ TEST(render_golden)
 		 .vcpu = {{.index = 0, .have_cpu = true, .have_wait = true, .cpu_seconds = 3.25,
 			   .wait_seconds = 0.5},
 			  {.index = 1, .have_cpu = true, .cpu_seconds = 1}},
-		 .nets = nets, .nr_nets = 1},
+		 .nets = {{.name = "vt-db-0", .rx_bytes = 100, .tx_bytes = 200, .rx_packets = 3,
+			   .tx_packets = 4, .rx_dropped = 5, .tx_dropped = 6}},
+		 .nr_nets = 1},
 		{.name = "q\"\\\n", .state = VM_STATE_STOPPED, .vcpus = 1,
 		 .memory_bytes = 512ull << 20,
 		 /* a stopped VM never shows process figures, whatever is left */
