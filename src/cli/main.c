@@ -45,7 +45,8 @@ static const struct main_cmd main_cmds[] = {
 	 "       [--restart on-crash|never] [--firmware bios|uefi] [--kernel K [--initrd I] [--cmdline S]]\n"
 	 "       [--project P] [--priority P0..P4]\n"
 	 "       [--nic SPEC]... | [--no-nics]   (NICs replace the list)",
-	 "change a stopped VM (--priority and the NICs' firewall= also while it runs)"},
+	 "change a stopped VM (--priority, the NICs' firewall= and NICs added or removed at the end also "
+	 "while it runs)"},
 	{"vm", "start", cli_vm_start, main_no_opts, 1, 1, "NAME", "start a VM"},
 	{"vm", "stop", cli_vm_stop, cli_vm_stop_opts, 1, 1, "NAME [--timeout S]",
 	 "power a VM down (ACPI), forcing it off after the timeout"},

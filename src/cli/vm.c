@@ -399,6 +399,19 @@ static void vm_print(const json_t *vm)
 		else
 			VM_KV(disk_keys[i], "%s %s, blank", size, fmt);
 	}
+	char nic_keys[8][16];
+	json_array_foreach(json_object_get(vm, "nics"), i, d) {
+		const char *fwn = cli_json_str(d, "firewall"), *ip = cli_json_str(d, "ip");
+		long long vlan = cli_json_int(d, "vlan", 0), bw = cli_json_int(d, "bandwidth_mbit", 0);
+		if (i >= 8)
+			break;
+		snprintf(nic_keys[i], sizeof(nic_keys[i]), "nic %lld", cli_json_int(d, "index", (long long)i));
+		VM_KV(nic_keys[i], "%s on %s%s%.0lld, tap %s%s%s%s%s%s%.0lld%s",
+		      cli_json_str(d, "mac") ? cli_json_str(d, "mac") : "?",
+		      cli_json_str(d, "network") ? cli_json_str(d, "network") : "?", vlan ? " vlan " : "", vlan,
+		      cli_json_str(d, "tap") ? cli_json_str(d, "tap") : "?", ip ? ", ip " : "", ip ? ip : "",
+		      fwn ? ", firewall " : "", fwn ? fwn : "", bw ? ", limit " : "", bw, bw ? " Mbit/s" : "");
+	}
 	long long pid = cli_json_int(vm, "pid", -1);
 	if (pid >= 0)
 		VM_KV("pid", "%lld", pid);

@@ -159,6 +159,46 @@ static json_t *backup_manifests(const char *store, const char *vm)
 	return out;
 }
 
+/* Remove the files in dir (work files left by a vesseld that stopped in
+ * the middle of a backup or restore); returns how many. Files written in
+ * the last 10 minutes are left alone: a store on NFS may be shared, and
+ * another host's running backup keeps its work files fresh. */
+static unsigned backup_clear_dir(const char *dir)
+{
+	time_t now = time(NULL);
+	unsigned n = 0;
+	DIR *dd = opendir(dir);
+	if (!dd)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(dd))) {
+		char p[PATH_MAX + 300];
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		struct stat st;
+		if (stat(p, &st) == 0 && now - st.st_mtime < 600)
+			continue;
+		if (unlink(p) == 0)
+			n++;
+	}
+	closedir(dd);
+	return n;
+}
+
+void backups_startup_cleanup(struct daemon *d)
+{
+	char store[PATH_MAX], dir[PATH_MAX + 16];
+	backup_store_dir(d, store, sizeof(store));
+	snprintf(dir, sizeof(dir), "%s/tmp", store);
+	unsigned a = backup_clear_dir(dir);
+	daemon_path(d, dir, sizeof(dir), "restore");
+	unsigned b = backup_clear_dir(dir);
+	if (a || b)
+		log_info("removed %u work file(s) of backups and %u of restores that an earlier "
+			 "vesseld left unfinished", a, b);
+}
+
 json_t *backups_of_vm(struct daemon *d, const char *vm)
 {
 	char store[PATH_MAX];
@@ -812,6 +852,8 @@ static int restore_new_vm(struct daemon *d, const json_t *m, const char *name,
 	model_copy(rec->kernel, sizeof(rec->kernel), k ? k : "");
 	model_copy(rec->initrd, sizeof(rec->initrd), ini ? ini : "");
 	model_copy(rec->cmdline, sizeof(rec->cmdline), cl ? cl : "");
+	/* NICs are not restored (the network may be gone, and the source's
+	 * MAC addresses may still be in use): add them with PATCH. */
 	rec->nr_disks = o->n;
 	for (unsigned i = 0; i < o->n; i++) {
 		rec->disks[i].index = i;

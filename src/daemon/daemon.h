@@ -197,7 +197,8 @@ int vm_resume(struct daemon *d, struct vm *vm, struct daemon_err *e);
 int vm_disk_set(struct daemon *d, struct vm *vm, unsigned idx, const char *path,
 		uint64_t size_bytes);
 
-/* snapshots.c: snapshots, schedules and their pruning thread */
+/* snapshots.c: snapshots, schedules and their pruning thread (started
+ * after backups_startup_cleanup) */
 void snapshots_scheduler_start(struct daemon *d);
 /* Names of vm's snapshots (a JSON array, never NULL). */
 json_t *snapshots_of_vm(struct daemon *d, const char *vm);
@@ -208,6 +209,9 @@ void snapshots_forget_vm(struct daemon *d, const char *vm);
 void snapshots_head_clear(struct daemon *d, const char *vm);
 
 /* backups.c */
+/* At start, before any backup runs: drop work files a previous vesseld
+ * left in STORE/tmp and DATA_DIR/restore. */
+void backups_startup_cleanup(struct daemon *d);
 /* Ids of the complete backups of vm in the backup store. */
 json_t *backups_of_vm(struct daemon *d, const char *vm);
 int backups_delete_of_vm(struct daemon *d, const char *vm, struct daemon_err *e);

@@ -434,6 +434,8 @@ static int networks_host_up(struct daemon *d, struct net_record *n, bool restart
 				 n->bridge, strerror(-r));
 			goto fail;
 		}
+		if (n->mtu)
+			link_set_mtu(n->bridge, n->mtu);
 	}
 	/* An attached bridge keeps its own MTU: vessel changes nothing it did
 	 * not create. */
@@ -753,12 +755,58 @@ static int networks_vlan_bridge(struct daemon *d, struct net_record *n, unsigned
 			return daemon_err_set(e, 500, "internal", "cannot attach %s to bridge %s: %s",
 					      vl, br, strerror(-r));
 		}
+		if (n->mtu)
+			link_set_mtu(br, n->mtu); /* after the port joined, see networks_create */
 	}
 	if (!known) {
 		n->vlans[n->nr_vlans++] = vid;
 		networks_save(d, n);
 	}
 	return 0;
+}
+
+/* The tap of NIC i of rec, created on its network's bridge (or the VLAN's),
+ * with its bandwidth limit; en gets fd, MAC and MTU. ns->lock held. */
+static int networks_nic_open_locked(struct daemon *d, const struct vm_record *rec, unsigned i,
+				    struct engine_nic *en, struct daemon_err *e)
+{
+	const struct vm_nic *nic = &rec->nics[i];
+	struct net_record *n = networks_find_locked(d->net, nic->network);
+	char br[16];
+	int r;
+
+	en->fd = -1;
+	if (!n)
+		return daemon_err_set(e, 409, "conflict", "nics[%u]: network '%s' no longer exists; "
+				      "change the VM's NICs", i, nic->network);
+	snprintf(br, sizeof(br), "%s", n->bridge);
+	if (nic->vlan && (r = networks_vlan_bridge(d, n, nic->vlan, br, e)) < 0)
+		return r;
+	if ((r = link_tap_create(nic->tap, br, n->mtu, &en->fd)) < 0)
+		return daemon_err_set(e, r == -EBUSY ? 409 : 500, r == -EBUSY ? "conflict" : "internal",
+				      "nics[%u]: cannot create tap '%s' on bridge '%s': %s%s", i,
+				      nic->tap, br, strerror(-r),
+				      r == -EBUSY ? "; the VM's previous QEMU is still exiting, retry" :
+						    "");
+	memcpy(en->mac, nic->mac, sizeof(en->mac));
+	en->mtu = n->mtu;
+	if (nic->rate_mbit && (r = networks_rate_limit(nic->tap, nic->rate_mbit)) < 0) {
+		close(en->fd);
+		en->fd = -1;
+		return daemon_err_set(e, 500, "internal", "nics[%u]: cannot set the %u Mbit/s limit "
+				      "on tap '%s' with tc; is iproute2 installed?", i, nic->rate_mbit,
+				      nic->tap);
+	}
+	return 0;
+}
+
+int networks_nic_open(struct daemon *d, const struct vm_record *rec, unsigned i,
+		      struct engine_nic *en, struct daemon_err *e)
+{
+	pthread_mutex_lock(&d->net->lock);
+	int r = networks_nic_open_locked(d, rec, i, en, e);
+	pthread_mutex_unlock(&d->net->lock);
+	return r;
 }
 
 int networks_nics_open(struct daemon *d, const struct vm_record *rec, struct engine_vm_spec *spec,
@@ -772,38 +820,9 @@ int networks_nics_open(struct daemon *d, const struct vm_record *rec, struct eng
 		return 0;
 	pthread_mutex_lock(&ns->lock);
 	for (unsigned i = 0; i < rec->nr_nics; i++) {
-		const struct vm_nic *nic = &rec->nics[i];
-		struct net_record *n = networks_find_locked(ns, nic->network);
-		struct engine_nic *en = &spec->nics[i];
-		unsigned mtu;
-
-		if (!n) {
-			r = daemon_err_set(e, 409, "conflict", "nics[%u]: network '%s' no longer "
-					   "exists; change the VM's NICs", i, nic->network);
+		if ((r = networks_nic_open_locked(d, rec, i, &spec->nics[i], e)) < 0)
 			break;
-		}
-		mtu = n->mtu;
-		char br[16];
-		snprintf(br, sizeof(br), "%s", n->bridge);
-		if (nic->vlan && (r = networks_vlan_bridge(d, n, nic->vlan, br, e)) < 0)
-			break;
-		if ((r = link_tap_create(nic->tap, br, mtu, &en->fd)) < 0) {
-			daemon_err_set(e, r == -EBUSY ? 409 : 500, r == -EBUSY ? "conflict" : "internal",
-				       "nics[%u]: cannot create tap '%s' on bridge '%s': %s%s", i,
-				       nic->tap, br, strerror(-r),
-				       r == -EBUSY ? "; the VM's previous QEMU is still exiting, retry" :
-						     "");
-			break;
-		}
 		spec->nr_nics++;
-		memcpy(en->mac, nic->mac, sizeof(en->mac));
-		en->mtu = mtu;
-		if (nic->rate_mbit && (r = networks_rate_limit(nic->tap, nic->rate_mbit)) < 0) {
-			daemon_err_set(e, 500, "internal", "nics[%u]: cannot set the %u Mbit/s limit "
-				       "on tap '%s' with tc; is iproute2 installed?", i,
-				       nic->rate_mbit, nic->tap);
-			break;
-		}
 	}
 	pthread_mutex_unlock(&ns->lock);
 	if (r < 0)
@@ -981,6 +1000,17 @@ void networks_create(struct http_req *req)
 		pthread_mutex_unlock(&ns->lock);
 		http_reply_errorf(req, 400, "invalid_argument", "cannot attach uplink '%s' to bridge "
 				  "'%s': %s", rec->uplink, rec->bridge, strerror(-r));
+		goto out;
+	}
+	/* Set after the uplink joined: a bridge follows its smallest port's
+	 * MTU unless the MTU was set on the bridge itself afterwards. */
+	if (rec->bridge_created && rec->mtu && (r = link_set_mtu(rec->bridge, rec->mtu)) < 0) {
+		if (rec->uplink[0])
+			link_set_master(rec->uplink, NULL);
+		link_delete(rec->bridge);
+		pthread_mutex_unlock(&ns->lock);
+		http_reply_errorf(req, 400, "invalid_argument", "cannot set MTU %u on bridge '%s': %s",
+				  rec->mtu, rec->bridge, strerror(-r));
 		goto out;
 	}
 	if ((r = networks_host_up(d, rec, false, err, sizeof(err))) < 0 ||

@@ -69,6 +69,9 @@ int networks_nics_resolve(struct daemon *d, struct vm_record *rec, const struct 
 int networks_nics_open(struct daemon *d, const struct vm_record *rec, struct engine_vm_spec *spec,
 		       struct daemon_err *e);
 void networks_nics_close(struct engine_vm_spec *spec);
+/* The same for NIC i alone (hot-plug); close en->fd after the engine took it. */
+int networks_nic_open(struct daemon *d, const struct vm_record *rec, unsigned i,
+		      struct engine_nic *en, struct daemon_err *e);
 /* Re-apply nftables after VM NICs changed (created, patched, deleted). */
 void networks_changed(struct daemon *d);
 /* The address dnsmasq leased to mac ("" when none); safe under vms_lock. */

@@ -51,12 +51,37 @@ static void snap_key(char *out, size_t cap, const char *vm, const char *name)
 	snprintf(out, cap, "%s/%s", vm, name);
 }
 
+static int snap_cmp(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	json_int_t tx = json_integer_value(json_object_get(x, "created_epoch"));
+	json_int_t ty = json_integer_value(json_object_get(y, "created_epoch"));
+	if (tx != ty)
+		return tx < ty ? -1 : 1;
+	return strcmp(json_string_value(json_object_get(x, "name")),
+		      json_string_value(json_object_get(y, "name")));
+}
+
+/* A VM's snapshots, oldest first (rows are rewritten when a parent
+ * changes, so the database order is not the creation order). */
 static json_t *snap_list(struct daemon *d, const char *vm)
 {
-	json_t *arr = NULL;
+	json_t *arr = NULL, *out;
 	if (store_protection_list(d->store, SNAP_KIND, vm, &arr) < 0)
 		return json_array();
-	return arr;
+	size_t n = json_array_size(arr);
+	json_t **v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return arr;
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_array_get(arr, i);
+	qsort(v, n, sizeof(*v), snap_cmp);
+	out = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append(out, v[i]);
+	free(v);
+	json_decref(arr);
+	return out;
 }
 
 static json_t *snap_find(json_t *list, const char *name)
@@ -699,6 +724,7 @@ static void *sched_thread(void *arg)
 
 void snapshots_scheduler_start(struct daemon *d)
 {
+	backups_startup_cleanup(d);
 	if (daemon_spawn(d, sched_thread, d) < 0)
 		log_error("cannot start the snapshot scheduler thread; schedules will not run");
 }

@@ -824,6 +824,64 @@ int vm_resume(struct daemon *d, struct vm *vm, struct daemon_err *e)
 			    d->engine->ops->resume, e);
 }
 
+/* Hot-plug: unplug NICs past the new list's end (last first), plug the new
+ * ones at its end. op_lock held. A NIC the guest will not release, or one
+ * QEMU refuses, ends the request with what was done so far undone where
+ * possible (an unplugged NIC is not plugged back). */
+static int vm_nics_hotplug(struct daemon *d, struct vm *vm, const struct vm_record *rec,
+			   const struct vm_nic *before, unsigned nr_before, struct daemon_err *e)
+{
+	char *err = NULL;
+	unsigned added = nr_before;
+	int r = 0;
+
+	pthread_rwlock_rdlock(&vm->handle_lock);
+	struct engine_vm *h = vm->handle;
+	if (!h || !d->engine->ops->nic_add || !d->engine->ops->nic_del) {
+		r = daemon_err_set(e, 409, "conflict", "vm '%s': this engine cannot add or remove "
+				   "NICs while the VM runs; stop it first", rec->name);
+		goto out;
+	}
+	for (unsigned i = nr_before; i-- > rec->nr_nics;) {
+		if ((r = d->engine->ops->nic_del(h, i, 30000, &err)) < 0) {
+			daemon_err_set(e, r == -ETIMEDOUT ? 409 : 500,
+				       r == -ETIMEDOUT ? "conflict" : "engine_failed",
+				       "vm '%s': removing NIC %u (tap %s): %s", rec->name, i,
+				       before[i].tap, err ? err : strerror(-r));
+			goto out;
+		}
+		log_info("vm '%s': NIC %u (%s) unplugged", rec->name, i, before[i].mac);
+	}
+	for (unsigned i = nr_before; i < rec->nr_nics; i++) {
+		struct engine_nic en;
+		if ((r = networks_nic_open(d, rec, i, &en, e)) < 0)
+			goto undo;
+		r = d->engine->ops->nic_add(h, i, &en, &err);
+		close(en.fd); /* QEMU has its own copy now, or failed */
+		if (r < 0) {
+			daemon_err_set(e, 500, "engine_failed", "vm '%s': adding NIC %u: %s", rec->name,
+				       i, err ? err : strerror(-r));
+			goto undo;
+		}
+		added = i + 1;
+		log_info("vm '%s': NIC %u (%s on %s) plugged in", rec->name, i, rec->nics[i].mac,
+			 rec->nics[i].network);
+	}
+	goto out;
+undo:
+	for (unsigned k = nr_before; k < added; k++) {
+		char *ignored = NULL;
+		if (d->engine->ops->nic_del(h, k, 30000, &ignored) < 0)
+			log_warn("vm '%s': NIC %u could not be unplugged again: %s", rec->name, k,
+				 ignored ? ignored : "?");
+		free(ignored);
+	}
+out:
+	pthread_rwlock_unlock(&vm->handle_lock);
+	free(err);
+	return r;
+}
+
 /* May this PATCH apply to a running VM? Only a priority (a cgroup
  * weight) and the NICs' firewall rule sets (nftables, checked once the
  * NICs are resolved) change without QEMU. */
@@ -877,8 +935,8 @@ int vm_update(struct daemon *d, struct vm *vm, const json_t *patch, struct daemo
 	bool stopped = copy->state == VM_STATE_STOPPED || copy->state == VM_STATE_CRASHED;
 	if (!live && !stopped) {
 		r = vm_wrong_state(e, copy->name, copy->state, "changed",
-				   "stop it first; only 'priority' and the NICs' 'firewall' can change "
-				   "while it runs");
+				   "stop it first; only 'priority' and 'nics' (each NIC's 'firewall', "
+				   "NICs added or removed at the end) can change while it runs");
 		goto out;
 	}
 	struct vm_nic before[MODEL_MAX_NICS];
@@ -892,18 +950,25 @@ int vm_update(struct daemon *d, struct vm *vm, const json_t *patch, struct daemo
 		vm_snapshot(d, vm, old);
 		if ((r = networks_nics_resolve(d, copy, old, e)) < 0)
 			goto out;
-		bool only_fw = copy->nr_nics == nr_before;
-		for (unsigned i = 0; only_fw && i < nr_before; i++)
-			only_fw = strcmp(before[i].network, copy->nics[i].network) == 0 &&
-				  strcmp(before[i].mac, copy->nics[i].mac) == 0 &&
-				  before[i].vlan == copy->nics[i].vlan &&
-				  before[i].rate_mbit == copy->nics[i].rate_mbit;
-		if (!stopped && !only_fw) {
+		/* While it runs: NICs it keeps may change only their firewall;
+		 * NICs may be added or removed at the end (hot-plug). */
+		unsigned common = copy->nr_nics < nr_before ? copy->nr_nics : nr_before;
+		bool same = true;
+		for (unsigned i = 0; same && i < common; i++)
+			same = strcmp(before[i].network, copy->nics[i].network) == 0 &&
+			       strcmp(before[i].mac, copy->nics[i].mac) == 0 &&
+			       before[i].vlan == copy->nics[i].vlan &&
+			       before[i].rate_mbit == copy->nics[i].rate_mbit;
+		if (!stopped && !same) {
 			r = vm_wrong_state(e, copy->name, copy->state, "given other NICs",
-					   "while it runs only each NIC's firewall can change; stop "
-					   "it first");
+					   "while it runs, NICs can be added or removed at the end "
+					   "of the list and each NIC's firewall changed; stop it "
+					   "first for anything else");
 			goto out;
 		}
+		if (!stopped && copy->nr_nics != nr_before &&
+		    (r = vm_nics_hotplug(d, vm, copy, before, nr_before, e)) < 0)
+			goto out;
 	}
 	model_now(copy->updated_at);
 	/* Quota and host checks and the change itself under one lock, so a

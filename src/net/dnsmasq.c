@@ -99,8 +99,30 @@ bool dnsmasq_alive(pid_t pid, const char *conf_path)
 
 	if (pid <= 0)
 		return false;
-	/* Our own child that exited: reap it so its pid is not a zombie. */
-	if (waitpid(pid, NULL, WNOHANG) == pid)
+	/* Our own dnsmasq child that exited: reap it so its pid is not a
+	 * zombie. Only when /proc says it is a dnsmasq whose parent is us:
+	 * vesseld must never reap another child (a QEMU's exit status belongs
+	 * to the engine), even one that reused an old dnsmasq pid. */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	char *rp = strrchr(buf, ')');
+	int ppid = 0;
+	char state = 0;
+	if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
+		return false;
+	if (strstr(buf, "(dnsmasq)") && ppid == (int)getpid() &&
+	    state == 'Z') {
+		waitpid(pid, NULL, WNOHANG);
+		return false;
+	}
+	if (state == 'Z')
 		return false;
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -115,19 +137,6 @@ bool dnsmasq_alive(pid_t pid, const char *conf_path)
 	for (char *a = buf; a < buf + n; a += strlen(a) + 1)
 		if (strcmp(a, want) == 0)
 			found = true;
-	/* A zombie still has no cmdline, but check the state anyway. */
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			char *rp = strrchr(buf, ')');
-			if (rp && rp[1] == ' ' && rp[2] == 'Z')
-				found = false;
-		}
-	}
 	return found;
 }
 

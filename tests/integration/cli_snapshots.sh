@@ -5,7 +5,9 @@
 # of a stopped VM, schedule add (and its bad-input errors)/list/delete,
 # backup create (a full read of a stopped VM)/list/show/verify/restore to a
 # new VM and over a stopped one, verify naming a corrupted chunk (exit 1),
-# restore refusing it, and vm delete asking about snapshots and backups.
+# restore refusing it, merging the first snapshot of a linked clone (the
+# image stays the backing file, no data lost), and vm delete asking about
+# snapshots and backups.
 # Exit: 0 pass, 1 fail, 77 skip (after a "SKIP reason" line).
 set -u
 
@@ -169,6 +171,40 @@ run backup restore "$BID" s-3
 	&& ok "restore refuses a bad chunk ($(tail -n 1 "$TMP/err"))" || { bad "restore of a damaged backup"; show; }
 run --json vm list
 pycheck "no half-made VM" 'sorted(v["name"] for v in j["vms"]) == ["s-1", "s-2"]'
+
+# --- a linked clone: merging the first snapshot keeps the image as backing
+qemu-img create -q -f raw "$DATA/import/base.raw" 32M
+qemu-io -f raw -c "write -P 0x11 0 2M" "$DATA/import/base.raw" >/dev/null
+run image import base "$DATA/import/base.raw"
+expect_ok "image import"
+IMG=$(ls "$DATA"/images/base*.qcow2 2>/dev/null | head -1)
+run vm create l-1 --memory 128M --image base
+expect_ok "linked clone"
+run snapshot create l-1 a
+expect_ok "snapshot of a linked clone"
+"$VESSEL" --socket "$SOCK" --json snapshot list l-1 >"$TMP/l.json" 2>/dev/null
+CURL=$(python3 -c "
+import json, os
+snap = {f for s in json.load(open('$TMP/l.json'))['snapshots'] for f in s['files']}
+d = '$DATA/vms/l-1'
+print([os.path.join(d, f) for f in os.listdir(d) if f.endswith('.qcow2') and os.path.join(d, f) not in snap][0])")
+qemu-io -f qcow2 -c "write -P 0x22 4M 1M" "$CURL" >/dev/null
+run snapshot create l-1 b
+expect_ok "second snapshot of the linked clone"
+run snapshot delete l-1 a --merge
+expect_ok "merge the first snapshot of a linked clone"
+"$VESSEL" --socket "$SOCK" --json snapshot show l-1 b >"$TMP/b.json" 2>/dev/null
+BFILE=$(python3 -c "import json; print(json.load(open('$TMP/b.json'))['snapshot']['files'][0])")
+BACKING=$(qemu-img info --output=json "$BFILE" | python3 -c "import json,sys; print(json.load(sys.stdin).get('backing-filename',''))")
+[ "$BACKING" = "$IMG" ] && ok "after the merge b stands on the image ($BACKING)" || { bad "backing of $BFILE is '$BACKING', want $IMG"; }
+QIO=$(qemu-io -f qcow2 -c "read -P 0x22 4M 1M" -c "read -P 0x11 0 2M" "$BFILE" 2>&1)
+printf '%s' "$QIO" | grep -q "read 1048576/" && printf '%s' "$QIO" | grep -q "read 2097152/" \
+	&& ! printf '%s' "$QIO" | grep -qi "fail" && ok "merged data and image data both read back" || { bad "data lost in the merge"; qemu-io -f qcow2 -c "read -P 0x22 4M 1M" "$BFILE"; }
+qemu-img check -q "$BFILE" && ok "qemu-img check after merge" || bad "qemu-img check $BFILE"
+run vm delete l-1 --snapshots delete
+expect_ok "delete the linked clone"
+run image delete base
+expect_ok "image free again"
 
 # --- vm delete asks
 run vm delete s-1

@@ -131,6 +131,32 @@ def bad_input(t, d, host):
     t.check(after == before, f"bad input changed the host: before {before}, after {after}")
 
 
+def bridge_types(t, d, host):
+    """type bridge: over an uplink vessel creates (and removes) the bridge and
+    releases the uplink; attached to an existing bridge it never deletes it."""
+    host.sh("ip link add vnt-up0 type veth peer name vnt-up1 && ip link add br-ext type bridge")
+    r = d.api("POST", "networks", {"name": "lan", "type": "bridge", "uplink": "vnt-up0", "mtu": 1400}, expect=201)
+    br = r.json["network"]["bridge"]
+    t.check(r.json["network"]["bridge_created_by_vessel"] and br == "vb-lan", f"lan: {r.json}")
+    link = host.run(["ip", "-o", "link", "show", "vnt-up0"]).stdout
+    t.check(f"master {br}" in link, f"uplink not in the bridge: {link!r}")
+    t.check("mtu 1400" in host.run(["ip", "-o", "link", "show", br]).stdout, "bridge MTU not set")
+    r = d.api("POST", "networks", {"name": "ext", "type": "bridge", "bridge": "br-ext"}, expect=201)
+    t.check(not r.json["network"]["bridge_created_by_vessel"], f"ext: {r.json}")
+    r = d.api("POST", "networks", {"name": "ext2", "type": "isolated", "bridge": "br-ext"})
+    t.expect_error(r, 409, "conflict", ["br-ext"], what="isolated network on an existing interface")
+    r = d.api("POST", "vms", {"name": "vl", "memory_mib": 64, "nics": [{"network": "ext", "vlan": 5}]})
+    t.expect_error(r, 400, "invalid_argument", ["VLAN", "ext"], what="VLAN on an attached bridge")
+    d.api("DELETE", "networks/lan", expect=200)
+    d.api("DELETE", "networks/ext", expect=200)
+    links = host.links()
+    t.check("vb-lan" not in links and "vnt-up0" in links and "br-ext" in links,
+            f"after deleting the bridge networks: {links}")
+    t.check("master" not in host.run(["ip", "-o", "link", "show", "vnt-up0"]).stdout,
+            "the uplink was not released")
+    host.sh("ip link del vnt-up0 && ip link del br-ext")
+
+
 def boot(d, name, kernel, initrd, nics):
     d.api("POST", "vms", {"name": name, "memory_mib": 192, "nics": nics,
                           "boot": {"firmware": "kernel", "kernel": kernel, "initrd": initrd,
@@ -159,6 +185,12 @@ def main(t):
     try:
         run_all(t, lab, kernel, initrd)
     finally:
+        # vesseld first, with SIGTERM (a clean exit is checked), then the
+        # namespaces and whatever still runs in them.
+        for d in t.daemons:
+            problem = d.cleanup(keep=bool(t.failures))
+            if problem:
+                t.failures.append(problem)
         lab.cleanup()
 
 
@@ -196,12 +228,14 @@ def run_all(t, lab, kernel, initrd):
                 f"vessel's nft tables missing: {host.nft_tables()}")
 
         bad_input(t, d, host)
+        bridge_types(t, d, host)
 
         # VM a: nat, vlan 10, vlan 30, untagged; b: nat, vlan 20, vlan 30, untagged
         boot(d, "a", kernel, initrd, [{"network": "nat1"}, {"network": "iso1", "vlan": 10},
                                       {"network": "iso1", "vlan": 30}, {"network": "iso1"}])
         boot(d, "b", kernel, initrd, [{"network": "nat1"}, {"network": "iso1", "vlan": 20},
-                                      {"network": "iso1", "vlan": 30}, {"network": "iso1"}])
+                                      {"network": "iso1", "vlan": 30},
+                                      {"network": "iso1", "bandwidth_mbit": 50}])
         va, vb = d.vm("a"), d.vm("b")
         macs = [n["mac"] for n in va["nics"] + vb["nics"]]
         t.check(len(set(macs)) == 8 and all(m.startswith("52:54:00:") for m in macs), f"MACs: {macs}")
@@ -209,6 +243,10 @@ def run_all(t, lab, kernel, initrd):
         t.check(all(x in host.links() for x in taps), f"taps {taps} not all on the host: {host.links()}")
         r = d.api("DELETE", "networks/iso1")
         t.expect_error(r, 409, "conflict", ["iso1", "a"], what="delete a network in use")
+        tc = host.run(["tc", "qdisc", "show", "dev", vb["nics"][3]["tap"]], check=False).stdout
+        t.check("tbf" in tc and "rate 50Mbit" in tc, f"bandwidth limit on b's nic 3: {tc!r}")
+        tc = host.run(["tc", "qdisc", "show", "dev", va["nics"][3]["tap"]], check=False).stdout
+        t.check("tbf" not in tc, f"a NIC without a limit has a tbf qdisc: {tc!r}")
         wait_ready(d, "a")
         wait_ready(d, "b")
 
@@ -228,6 +266,11 @@ def run_all(t, lab, kernel, initrd):
                     f"VM {vm}: GET /vms shows ip {ip}, not an address of the DHCP range")
             shown = gout(d, vm, "ip -4 -o addr show eth0")
             t.check(ip and f"{ip}/24" in shown, f"VM {vm}: API says {ip}, guest has {shown!r}")
+        vessel = os.path.join(vt.BUILD, "src", "cli", "vessel")
+        p = nt.run([vessel, "--socket", d.sock, "vm", "show", "a"], check=False)
+        t.check(p.returncode == 0 and re.search(r"nic 0: +52:54:00:\S+ on nat1, tap vt\w+, ip " +
+                                                re.escape(ips["a"] or "?"), p.stdout) and
+                "on iso1 vlan 10" in p.stdout, f"vessel vm show a: {p.stdout!r}")
         got = gout(d, "a", "wget -q -O - http://192.168.250.2:8000/marker.txt")
         t.check("OUTSIDE-SERVER-OK" in got, f"VM a cannot reach the outside server through NAT: {got!r}")
 
@@ -263,7 +306,6 @@ def run_all(t, lab, kernel, initrd):
 
         # ---- firewall: allow TCP 80 from 192.168.250.2/32 only
         # created with the CLI, to exercise `vessel firewall create`
-        vessel = os.path.join(vt.BUILD, "src", "cli", "vessel")
         p = nt.run([vessel, "--socket", d.sock, "firewall", "create", "web80", "--rule",
                     "in,tcp,80,192.168.250.2/32,allow"], check=False)
         t.check(p.returncode == 0 and "created firewall web80" in p.stdout, f"vessel firewall create: {p}")
@@ -290,8 +332,10 @@ def run_all(t, lab, kernel, initrd):
         t.check(nohost is None, f"the host (not in the /32) reached port 80 directly: {nohost!r}")
         t.check(gcheck(d, "a", "ping -c 1 -W 3 192.168.250.2"),
                 "outbound ping from the firewalled VM (default allow out) failed")
-        r = d.api("PATCH", "vms/a", {"nics": nics[:1]})
-        t.expect_error(r, 409, "conflict", ["stop it first"], what="remove a NIC while running")
+        changed = [dict(x) for x in nics]
+        changed[1]["vlan"] = 11
+        r = d.api("PATCH", "vms/a", {"nics": changed})
+        t.expect_error(r, 409, "conflict", ["stop it first"], what="change a NIC's VLAN while running")
         nics[0].pop("firewall")
         d.api("PATCH", "vms/a", {"nics": nics}, expect=200)
         yes3 = curl(out, "http://192.168.250.1:8080/index.html", src="192.168.250.3")
@@ -316,6 +360,42 @@ def run_all(t, lab, kernel, initrd):
         t.check(gcheck(d, "a", "ping -c 2 -W 3 192.168.79.2"), "VLAN 30 to VLAN 30 failed")
         iso = d.api("GET", "networks/iso1", expect=200).json["network"]
         t.check(sorted(iso["vlan_bridges"]) == [10, 20, 30], f"VLAN bridges recorded: {iso['vlan_bridges']}")
+
+        # ---- hot-plug: unplug b's last NIC, plug a NIC on nat1 in its place
+        bn = [{k: v for k, v in n.items() if k in ("network", "vlan", "firewall", "bandwidth_mbit") and v}
+              for n in d.vm("b")["nics"]]
+        old_tap = d.vm("b")["nics"][3]["tap"]
+        r = d.api("PATCH", "vms/b", {"nics": bn[:3]}, timeout=60)
+        t.check(r.status == 200 and len(r.json["vm"]["nics"]) == 3, f"hot-unplug: {r.short()}")
+        t.check("eth3" not in gout(d, "b", "ls /sys/class/net"), "eth3 still in the guest after unplug")
+        gone = False
+        for _ in range(25):
+            if old_tap not in host.links():
+                gone = True
+                break
+            time.sleep(0.2)
+        t.check(gone, f"tap {old_tap} of the unplugged NIC is still on the host")
+        r = d.api("PATCH", "vms/b", {"nics": bn[:3] + [{"network": "nat1"}]}, timeout=60)
+        t.check(r.status == 200 and len(r.json["vm"]["nics"]) == 4, f"hot-plug: {r.short()}")
+        new_nic = r.json["vm"]["nics"][3] if r.status == 200 else {}
+        t.check(new_nic.get("tap") in host.links(), f"hot-plugged tap missing: {new_nic}")
+        iface = ""
+        for _ in range(20):
+            iface = gout(d, "b", f"grep -l {new_nic.get('mac')} /sys/class/net/*/address")
+            if "/sys/class/net/" in iface:
+                break
+            time.sleep(0.5)
+        m = re.search(r"/sys/class/net/(\w+)/address", iface)
+        t.require(m, f"the guest does not see the hot-plugged NIC: {iface!r}")
+        buf = nt.guest_dhcp(d, "b", iface=m.group(1))
+        t.check(b"LEASE-11-OK" in buf, f"no DHCP lease on the hot-plugged NIC: {buf[-300:]!r}")
+        ip3 = None
+        for _ in range(20):
+            ip3 = d.vm("b")["nics"][3]["ip"]
+            if ip3:
+                break
+            time.sleep(0.3)
+        t.check(ip3 and ip3.startswith("10.89.0."), f"hot-plugged NIC's lease not shown: {d.vm('b')['nics'][3]}")
 
         # ---- dnsmasq dies -> restarted
         old = d.api("GET", "networks/nat1", expect=200).json["network"]["dnsmasq"]["pid"]

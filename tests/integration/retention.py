@@ -10,7 +10,9 @@ independently: keep a snapshot when fewer than keep_count are newer and it
 is at most keep_age old), pruning must be logged, every remaining image must
 pass `qemu-img check` with an intact backing chain, and bad schedules (zero
 interval, start in the past, impossible time, unknown field) are refused
-with 400 and create nothing.
+with 400 and create nothing. A running VM with a full-snapshot schedule
+(every 30m, keep_count 2) keeps running through the scheduled snapshots and
+the live merges of pruning, and the surviving snapshot still reverts.
 """
 import os
 import shutil
@@ -121,6 +123,48 @@ def main(t):
     nfiles = len([f for f in os.listdir(vmdir) if f.endswith(".qcow2")])
     t.check(nfiles == len(got) + 1, f"{nfiles} image files for {len(got)} snapshots plus the current disk")
     del cur
+
+    # -- a running VM with a full-snapshot schedule: snapshots through QMP,
+    # pruning by live block-stream, and the survivors still revert
+    d.api("POST", "vms", {"name": "ret-2", "memory_mib": 128,
+                          "boot": {"firmware": "kernel", "kernel": os.path.join(d.import_dir, "vmlinuz"),
+                                   "initrd": os.path.join(d.import_dir, "initramfs.img"),
+                                   "cmdline": "console=ttyS0 quiet"},
+                          "disks": [{"size_gib": 1}]}, expect=201)
+    d.api("POST", "vms/ret-2/start", expect=200)
+    d.console_wait("ret-2", b"VESSEL-GUEST-READY", timeout=120)
+    base = T0 + 20 * H
+    set_clock(clock, base)
+    r = d.api("POST", "vms/ret-2/schedules", {"every": "30m", "type": "full", "keep_count": 2, "keep_age": "0"})
+    t.require(r.status == 201, f"full schedule: {r.short()}")
+    pid = d.vm("ret-2")["pid"]
+    for k in (1, 2, 3, 4):
+        set_clock(clock, base + k * 1800)
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            snaps = d.api("GET", "vms/ret-2/snapshots", expect=200).json["snapshots"]
+            if (snaps and max(x["created_at"] for x in snaps) == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + k * 1800))
+                    and len(snaps) == min(k, 2)):
+                break
+            time.sleep(0.3)
+    snaps = d.api("GET", "vms/ret-2/snapshots", expect=200).json["snapshots"]
+    want = [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + k * 1800)) for k in (3, 4)]
+    t.check([s["created_at"] for s in snaps] == want and all(s["type"] == "full" for s in snaps),
+            f"running VM, keep_count 2: {[(s['name'], s['type'], s['created_at']) for s in snaps]}")
+    vm = d.vm("ret-2")
+    t.check(vm["state"] == "running" and vm["pid"] == pid, f"the VM after scheduled full snapshots: {vm}")
+    d.console_run("ret-2", "echo ALIVE-$((6*7))", "ALIVE-42", timeout=60)
+    if snaps:
+        r = d.api("POST", f"vms/ret-2/snapshots/{snaps[0]['name']}/revert", {"stop": True}, timeout=120)
+        t.check(r.status == 200 and r.json.get("resumed") is True, f"revert to a pruned-around snapshot: {r.short()}")
+        d.console_run("ret-2", "echo BACK-$((6*7))", "BACK-42", timeout=60)
+    d.api("POST", "vms/ret-2/force-stop", expect=200)
+    vmdir2 = os.path.join(d.data_dir, "vms", "ret-2")
+    for f in sorted(os.listdir(vmdir2)):
+        if f.endswith(".qcow2"):
+            r = subprocess.run(["qemu-img", "check", "-U", os.path.join(vmdir2, f)], capture_output=True, text=True)
+            t.check(r.returncode == 0, f"qemu-img check ret-2/{f}: {r.stdout} {r.stderr}")
+    d.api("DELETE", "vms/ret-2?snapshots=delete", expect=200)
 
     sid = sched["id"]
     d.api("DELETE", f"vms/{VM}/schedules/{sid}", expect=200)

@@ -75,7 +75,9 @@ def main(t):
     # -- disk snapshot, overwrite, revert
     write_pattern(d, VM, "PATTERN-AAAA")
     t.require(read_pattern(d, VM) == "PATTERN-AAAA", "the guest cannot read back what it wrote")
+    t0 = time.monotonic()
     r = d.api("POST", f"vms/{VM}/snapshots", {"name": "s1", "type": "disk"})
+    log(f"disk snapshot of the running VM took {time.monotonic() - t0:.2f} s")
     t.require(r.status == 201, f"disk snapshot of a running VM: {r.short()}")
     s1 = r.json["snapshot"]
     t.check(s1["type"] == "disk" and s1["parent"] is None and s1["current"], f"s1: {s1}")
@@ -101,15 +103,19 @@ def main(t):
     since = d.console_next(VM)
     d.console_write(VM, "i=0; while true; do i=$((i+1)); echo CNT-$i-X; sleep 1; done &\n")
     d.console_wait(VM, b"CNT-4-X", since=since, timeout=60)
+    t0 = time.monotonic()
     r = d.api("POST", f"vms/{VM}/snapshots", {"name": "f1", "type": "full",
                                               "description": "counter running"}, timeout=180)
+    log(f"full snapshot (256 MiB guest) took {time.monotonic() - t0:.2f} s")
     t.require(r.status == 201, f"full snapshot: {r.short()}")
     body, _, _ = d.console_read(VM, since)
     at_snap = max(int(x) for x in re.findall(rb"CNT-(\d+)-X", body))
     f1 = r.json["snapshot"]
     t.check(f1["type"] == "full" and f1["parent"] == "s1" and f1["used_bytes"] > 0, f"f1: {f1}")
     d.console_wait(VM, f"CNT-{at_snap + 6}-X", since=since, timeout=60)
+    t0 = time.monotonic()
     r = d.api("POST", f"vms/{VM}/snapshots/f1/revert", {"stop": True}, timeout=180)
+    log(f"revert to the full snapshot (stop, new overlay, load state) took {time.monotonic() - t0:.2f} s")
     t.require(r.status == 200, f"revert to the full snapshot: {r.short()}")
     t.check(r.json["state"] == "running" and r.json["resumed"] is True, f"revert reply: {r.json}")
     pos, buf = d.console_wait(VM, re.compile(rb"CNT-(\d+)-X\r?\n"), since=0, timeout=60)
@@ -131,7 +137,9 @@ def main(t):
     t.expect_error(r, 409, "conflict", ["f1", "merge"], "delete a snapshot another depends on")
     t.check(len(d.api("GET", f"vms/{VM}/snapshots", expect=200).json["snapshots"]) == 2,
             "a refused delete removed a snapshot")
+    t0 = time.monotonic()
     r = d.api("DELETE", f"vms/{VM}/snapshots/s1?merge=true", timeout=180)
+    log(f"live merge of s1 (block-stream) took {time.monotonic() - t0:.2f} s")
     t.require(r.status == 200, f"delete with merge: {r.short()}")
     lst = d.api("GET", f"vms/{VM}/snapshots", expect=200).json
     t.check([s["name"] for s in lst["snapshots"]] == ["f1"] and lst["snapshots"][0]["parent"] is None,

@@ -166,6 +166,13 @@ struct engine_ops {
 	int (*pause)(struct engine_vm *vm, char **err);
 	int (*resume)(struct engine_vm *vm, char **err);
 	int (*reset)(struct engine_vm *vm, char **err);
+	/* NIC hot-plug on a running VM; may be NULL (not supported). nic_add
+	 * plugs NIC index with nic->fd (the driver dups what it needs; the
+	 * caller closes its fd afterwards). nic_del asks the guest to release
+	 * NIC index and waits up to timeout_ms for it. */
+	int (*nic_add)(struct engine_vm *vm, unsigned index, const struct engine_nic *nic,
+		       char **err);
+	int (*nic_del)(struct engine_vm *vm, unsigned index, int timeout_ms, char **err);
 	/* Current state as the monitor reports it (QMP query-status). */
 	int (*query)(struct engine_vm *vm, enum engine_state *st, char **err);
 	pid_t (*pid)(struct engine_vm *vm);

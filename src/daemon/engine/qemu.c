@@ -1297,6 +1297,98 @@ static int qemu_op_reset(struct engine_vm *vm, char **err)
 	return qemu_op_simple(vm, "system_reset", err);
 }
 
+/* NIC hot-plug (QEMU docs/system/devices/net.rst, qapi/net.json): hand the
+ * tap fd over with getfd, make the netdev from it, then plug virtio-net
+ * into the spare root port of that index (qemu_args.c). Each step undone
+ * when a later one fails. */
+static int qemu_op_nic_add(struct engine_vm *vm, unsigned index, const struct engine_nic *nic,
+			   char **err)
+{
+	char fdname[16], id[16], dev[16], port[16];
+	json_t *args;
+	int r;
+
+	if (index >= ENGINE_MAX_NICS) {
+		qemu_set_err(err, "NIC index %u is out of range", index);
+		return -EINVAL;
+	}
+	snprintf(fdname, sizeof(fdname), "tap%u", index);
+	snprintf(id, sizeof(id), "net%u", index);
+	snprintf(dev, sizeof(dev), "nic%u", index);
+	snprintf(port, sizeof(port), "nicport%u", index);
+	args = json_pack("{s:s}", "fdname", fdname);
+	r = qemu_vm_command_fd(vm, "getfd", args, nic->fd, QEMU_CMD_TIMEOUT_MS, NULL, err);
+	json_decref(args);
+	if (r < 0)
+		return r;
+	args = json_pack("{s:s,s:s,s:s,s:b}", "type", "tap", "id", id, "fd", fdname, "vhost", 0);
+	r = qemu_vm_command(vm, "netdev_add", args, QEMU_CMD_TIMEOUT_MS, NULL, err);
+	json_decref(args);
+	if (r < 0) {
+		args = json_pack("{s:s}", "fdname", fdname);
+		qemu_vm_command(vm, "closefd", args, QEMU_CMD_TIMEOUT_MS, NULL, NULL);
+		json_decref(args);
+		return r;
+	}
+	args = json_pack("{s:s,s:s,s:s,s:s,s:s}", "driver", "virtio-net-pci", "id", dev, "netdev", id,
+			 "mac", nic->mac, "bus", port);
+	if (nic->mtu)
+		json_object_set_new(args, "host_mtu", json_integer(nic->mtu));
+	r = qemu_vm_command(vm, "device_add", args, QEMU_CMD_TIMEOUT_MS, NULL, err);
+	json_decref(args);
+	if (r < 0) {
+		args = json_pack("{s:s}", "id", id);
+		qemu_vm_command(vm, "netdev_del", args, QEMU_CMD_TIMEOUT_MS, NULL, NULL);
+		json_decref(args);
+	}
+	return r;
+}
+
+/* Unplug: device_del only asks the guest (PCIe hot-plug: the guest's pciehp
+ * waits 5 s after the attention button before it lets go), so poll until
+ * the device is gone, then drop the netdev, which closes the tap. */
+static int qemu_op_nic_del(struct engine_vm *vm, unsigned index, int timeout_ms, char **err)
+{
+	char id[16], dev[24], path[48];
+	json_t *args;
+	int r;
+
+	snprintf(id, sizeof(id), "net%u", index);
+	snprintf(dev, sizeof(dev), "nic%u", index);
+	snprintf(path, sizeof(path), "/machine/peripheral/%s", dev);
+	args = json_pack("{s:s}", "id", dev);
+	r = qemu_vm_command(vm, "device_del", args, QEMU_CMD_TIMEOUT_MS, NULL, err);
+	json_decref(args);
+	if (r < 0)
+		return r;
+	for (int waited = 0;; waited += 200) {
+		char *perr = NULL;
+		args = json_pack("{s:s}", "path", path);
+		r = qemu_vm_command(vm, "qom-list", args, QEMU_CMD_TIMEOUT_MS, NULL, &perr);
+		json_decref(args);
+		free(perr);
+		if (r == -EIO)
+			break; /* "Device ... not found": unplugged */
+		if (r < 0 && r != -EIO) {
+			qemu_set_err(err, "QEMU of VM '%s' went away while unplugging NIC %u",
+				     vm->spec.name, index);
+			return r;
+		}
+		if (waited >= timeout_ms) {
+			qemu_set_err(err, "the guest of VM '%s' did not release NIC %u within %d s "
+				     "(does it support PCIe hot-plug?); stop the VM to remove it",
+				     vm->spec.name, index, timeout_ms / 1000);
+			return -ETIMEDOUT;
+		}
+		struct timespec ts = {0, 200 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	args = json_pack("{s:s}", "id", id);
+	r = qemu_vm_command(vm, "netdev_del", args, QEMU_CMD_TIMEOUT_MS, NULL, err);
+	json_decref(args);
+	return r;
+}
+
 static int qemu_op_force_stop(struct engine_vm *vm, char **err)
 {
 	char *ignored = NULL;
@@ -1508,6 +1600,8 @@ static const struct engine_ops qemu_ops = {
 	.pause = qemu_op_pause,
 	.resume = qemu_op_resume,
 	.reset = qemu_op_reset,
+	.nic_add = qemu_op_nic_add,
+	.nic_del = qemu_op_nic_del,
 	.query = qemu_op_query,
 	.pid = qemu_op_pid,
 	.stats = qemu_op_stats,

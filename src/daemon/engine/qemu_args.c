@@ -271,6 +271,15 @@ static int qemu_args_add_nics(struct qemu_args *a, const struct engine_vm_spec *
 {
 	int r = 0;
 
+	/* One PCIe root port per possible NIC, NIC i always on port i: q35's
+	 * root complex (pcie.0) cannot hot-plug, a root port can, so NICs can
+	 * be added and removed while the VM runs (as libvirt keeps spare
+	 * ports for). */
+	for (unsigned i = 0; i < ENGINE_MAX_NICS && r == 0; i++) {
+		r = qemu_args_add(a, "-device");
+		if (r == 0)
+			r = qemu_args_addf(a, "pcie-root-port,id=nicport%u,chassis=%u", i, i + 1);
+	}
 	for (unsigned i = 0; i < spec->nr_nics && r == 0; i++) {
 		r = qemu_args_add(a, "-netdev");
 		if (r == 0)
@@ -283,10 +292,11 @@ static int qemu_args_add_nics(struct qemu_args *a, const struct engine_vm_spec *
 		 * option to be used. */
 		if (r == 0 && spec->nics[i].mtu)
 			r = qemu_args_addf(a, "virtio-net-pci,id=nic%u,netdev=net%u,mac=%s,"
-					   "host_mtu=%u", i, i, spec->nics[i].mac, spec->nics[i].mtu);
+					   "bus=nicport%u,host_mtu=%u", i, i, spec->nics[i].mac, i,
+					   spec->nics[i].mtu);
 		else if (r == 0)
-			r = qemu_args_addf(a, "virtio-net-pci,id=nic%u,netdev=net%u,mac=%s", i, i,
-					   spec->nics[i].mac);
+			r = qemu_args_addf(a, "virtio-net-pci,id=nic%u,netdev=net%u,mac=%s,"
+					   "bus=nicport%u", i, i, spec->nics[i].mac, i);
 	}
 	return r;
 }

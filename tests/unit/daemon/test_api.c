@@ -678,6 +678,82 @@ TEST(list_sorted_and_cached)
 	resp_free(&r);
 }
 
+/* Networks and firewalls through the API, without root: every bad request
+ * is refused before anything reaches the host, and rule sets (which touch
+ * nftables only once a NIC uses them) work end to end. The host side is
+ * covered by tests/integration/networks.py. */
+TEST(networks_and_firewalls)
+{
+	static const struct {
+		const char *body, *word;
+	} bad[] = {
+		{"{\"name\":\"n\",\"type\":\"nat\",\"subnet\":\"10.0.0.0/33\"}", "10.0.0.0/33"},
+		{"{\"name\":\"n\",\"type\":\"nat\",\"subnet\":\"10.0.0.0/24\",\"dhcp_start\":"
+		 "\"10.0.1.5\"}", "outside"},
+		{"{\"name\":\"n\",\"type\":\"isolated\",\"mtu\":9001}", "9001"},
+		{"{\"name\":\"n\",\"type\":\"bridge\"}", "uplink"},
+		{"{\"name\":\"n\",\"type\":\"bridge\",\"uplink\":\"nosuchif7\"}", "nosuchif7"},
+		{"{\"name\":\"n\",\"type\":\"bridge\",\"bridge\":\"nosuchbr7\"}", "nosuchbr7"},
+		{"{\"name\":\"n\",\"type\":\"wan\"}", "wan"},
+	};
+	struct resp r;
+
+	r = req("GET", "/api/v1/networks", NULL);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_INT(json_array_size(json_object_get(r.json, "networks")), 0);
+	resp_free(&r);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = req("POST", "/api/v1/networks", bad[i].body);
+		CHECK_ERR(r, 400, "invalid_argument");
+		if (!r.body || !strstr(r.body, bad[i].word)) {
+			fprintf(stderr, "  %s: message does not name '%s': %s\n", bad[i].body, bad[i].word,
+				r.body ? r.body : "");
+			harness_case_failed = 1;
+		}
+		resp_free(&r);
+	}
+	r = req("GET", "/api/v1/networks/n", NULL);
+	CHECK_ERR(r, 404, "not_found");
+	resp_free(&r);
+	r = req("POST", "/api/v1/vms", "{\"name\":\"nicless\",\"nics\":[{\"network\":\"nope\"}]}");
+	CHECK_ERR(r, 400, "invalid_argument");
+	CHECK(r.body && strstr(r.body, "no network 'nope'"));
+	resp_free(&r);
+	r = req("GET", "/api/v1/vms/nicless", NULL);
+	CHECK_ERR(r, 404, "not_found");
+	resp_free(&r);
+
+	r = req("POST", "/api/v1/firewalls", "{\"name\":\"web\",\"rules\":[{\"protocol\":\"tcp\","
+		"\"ports\":\"80\",\"cidr\":\"192.0.2.7\",\"action\":\"allow\"}]}");
+	CHECK_EQ_INT(r.status, 201);
+	CHECK_STR(jstr(json_object_get(r.json, "firewall"), "default_inbound", NULL), "deny");
+	resp_free(&r);
+	r = req("POST", "/api/v1/firewalls", "{\"name\":\"web\"}");
+	CHECK_ERR(r, 409, "conflict");
+	resp_free(&r);
+	r = req("POST", "/api/v1/firewalls", "{\"name\":\"bad\",\"rules\":[{\"protocol\":\"tcp\","
+		"\"ports\":\"0-80\",\"action\":\"allow\"}]}");
+	CHECK_ERR(r, 400, "invalid_argument");
+	CHECK(r.body && strstr(r.body, "rules[0]"));
+	resp_free(&r);
+	r = req("PUT", "/api/v1/firewalls/web", "{\"default_inbound\":\"allow\"}");
+	CHECK_EQ_INT(r.status, 200);
+	resp_free(&r);
+	r = req("GET", "/api/v1/firewalls/web", NULL);
+	CHECK_STR(jstr(json_object_get(r.json, "firewall"), "default_inbound", NULL), "allow");
+	CHECK_EQ_INT(json_array_size(json_object_get(json_object_get(r.json, "firewall"), "rules")), 0);
+	resp_free(&r);
+	r = req("PUT", "/api/v1/firewalls/ghost", "{}");
+	CHECK_ERR(r, 404, "not_found");
+	resp_free(&r);
+	r = req("DELETE", "/api/v1/firewalls/web", NULL);
+	CHECK_EQ_INT(r.status, 200);
+	resp_free(&r);
+	r = req("GET", "/api/v1/firewalls", NULL);
+	CHECK_EQ_INT(json_array_size(json_object_get(r.json, "firewalls")), 0);
+	resp_free(&r);
+}
+
 TEST(daemon_restart)
 {
 	/* autostart, and a running VM whose monitor is gone at restart */
