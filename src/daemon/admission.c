@@ -1,12 +1,20 @@
-/* admission: the capacity and quota arithmetic described in admission.h.
- * No locks and no I/O here: the callers (vm.c, projects.c, host.c) gather
- * the numbers under d->vms_lock and act on the answer under the same lock. */
+/* admission: the capacity and quota arithmetic described in admission.h,
+ * then the daemon side: capacity detection at start, the stored ratios,
+ * the 409 errors with their numbers and the define-time check. The
+ * arithmetic takes no locks and does no I/O; the daemon side is called
+ * under d->vms_lock by vm.c, which acts on the answer under the same lock. */
 #include "daemon/admission.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <sys/sysinfo.h>
 
+#include "daemon/daemon.h"
+#include "daemon/store.h"
 #include "lib/util.h"
 
 static const char *const admission_dim_names[] = {"vms", "vcpus", "memory_mib", "disk_gib"};
@@ -141,4 +149,145 @@ bool admission_state_uses_host(enum vm_state st)
 {
 	return st == VM_STATE_STARTING || st == VM_STATE_RUNNING || st == VM_STATE_PAUSED ||
 	       st == VM_STATE_STOPPING;
+}
+
+/* ---- the daemon side ------------------------------------------------------ */
+
+static const char *const admission_dim_units[] = {"VMs", "vCPUs", "MiB of memory", "GiB of disk"};
+
+int admission_err_host(struct daemon_err *e, const char *vm, const char *action,
+		       const struct admission_refusal *w)
+{
+	daemon_err_set(e, 409, "insufficient_capacity",
+		       "vm '%s' cannot be %s: it asks for %llu %s, %llu are in use by running "
+		       "VMs, and the host allows %llu (capacity %llu x overcommit ratio %g); "
+		       "stop another VM, make this one smaller, or raise the ratio",
+		       vm, action, (unsigned long long)w->asked, admission_dim_units[w->dim],
+		       (unsigned long long)w->used, (unsigned long long)w->limit,
+		       (unsigned long long)w->capacity, w->ratio);
+	e->has_refusal = true;
+	e->refusal_host = true;
+	e->refusal = *w;
+	return -EBUSY;
+}
+
+int admission_err_quota(struct daemon_err *e, const char *vm, const char *project, bool growth,
+			const struct admission_refusal *w)
+{
+	daemon_err_set(e, 409, "quota_exceeded",
+		       "vm '%s' does not fit the quota of project '%s': it asks for %llu %s%s, "
+		       "the project uses %llu and its quota is %llu; delete or shrink VMs of the "
+		       "project, or raise its quota with PATCH /api/v1/projects/%s",
+		       vm, project, (unsigned long long)w->asked, growth ? "more " : "",
+		       admission_dim_units[w->dim], (unsigned long long)w->used,
+		       (unsigned long long)w->limit, project);
+	e->has_refusal = true;
+	e->refusal_host = false;
+	e->refusal = *w;
+	snprintf(e->refusal_project, sizeof(e->refusal_project), "%s", project);
+	return -EBUSY;
+}
+
+int admission_check_define_locked(struct daemon *d, const struct vm_record *rec,
+				  const struct vm *self, struct daemon_err *e)
+{
+	struct admission_amount ask, used, none = {0};
+	struct admission_refusal why;
+	const struct project_record *p = project_find_locked(d, rec->project);
+	if (!p)
+		return daemon_err_set(e, 400, "invalid_argument",
+				      "there is no project '%s'; create it with POST /api/v1/projects "
+				      "or leave 'project' out for \"default\"",
+				      rec->project);
+	admission_vm_amount(rec, &ask);
+	/* A VM that could not run even on an empty host is refused now
+	 * rather than at its first start. */
+	if (admission_host_check(&d->capacity, &none, &ask, &why) < 0)
+		return admission_err_host(e, rec->name, "defined", &why);
+	bool growth = self && strcmp(self->rec.project, rec->project) == 0;
+	if (growth) {
+		/* A change within the project asks only for its growth, on
+		 * top of what the project holds with this VM as it is now. */
+		struct admission_amount cur;
+		admission_vm_amount(&self->rec, &cur);
+		for (int k = 0; k < ADMISSION_DIM_COUNT; k++)
+			ask.v[k] = ask.v[k] > cur.v[k] ? ask.v[k] - cur.v[k] : 0;
+		vm_usage_project_locked(d, rec->project, NULL, &used);
+	} else {
+		vm_usage_project_locked(d, rec->project, self, &used);
+	}
+	if (admission_quota_check(p, &used, &ask, &why) < 0)
+		return admission_err_quota(e, rec->name, rec->project, growth, &why);
+	return 0;
+}
+
+/* Capacity found on the machine: online CPUs, MemTotal, and the size of
+ * the file system holding the data directory (where VM disks live). */
+static void admission_detect(struct daemon *d, uint64_t out[ADMISSION_DIM_COUNT])
+{
+	struct sysinfo si;
+	struct statvfs sv;
+	memset(out, 0, sizeof(uint64_t) * ADMISSION_DIM_COUNT);
+	out[ADMISSION_DIM_VCPUS] = d->cpus > 0 ? (uint64_t)d->cpus : 1;
+	if (sysinfo(&si) == 0)
+		out[ADMISSION_DIM_MEMORY] = (uint64_t)si.totalram * si.mem_unit / MiB;
+	if (statvfs(d->cfg.data_dir, &sv) == 0)
+		out[ADMISSION_DIM_DISK] = (uint64_t)sv.f_blocks * sv.f_frsize / GiB;
+}
+
+static double admission_ratio_setting(struct daemon *d, const char *key, double configured,
+				 double fallback)
+{
+	char *v = NULL;
+	if (configured > 0) {
+		char buf[32];
+		snprintf(buf, sizeof(buf), "%.17g", configured);
+		store_setting_put(d->store, key, buf);
+		return configured;
+	}
+	if (store_setting_get(d->store, key, &v) == 0) {
+		char *end;
+		double r = strtod(v, &end);
+		free(v);
+		if (end != v && isfinite(r) && r > 0)
+			return r;
+	}
+	return fallback;
+}
+
+int admission_init(struct daemon *d, char **err)
+{
+	char msg[ADMISSION_ERR_MAX];
+	const struct daemon_config *c = &d->cfg;
+	if ((c->cpu_ratio != 0 && admission_ratio_validate(c->cpu_ratio, false, msg) < 0) ||
+	    (c->memory_ratio != 0 && admission_ratio_validate(c->memory_ratio, true, msg) < 0)) {
+		*err = strdup(msg);
+		return -EINVAL;
+	}
+	admission_detect(d, d->detected);
+	struct admission_host *h = &d->capacity;
+	memcpy(h->capacity, d->detected, sizeof(h->capacity));
+	if (c->capacity_cpus)
+		h->capacity[ADMISSION_DIM_VCPUS] = c->capacity_cpus;
+	if (c->capacity_memory_mib)
+		h->capacity[ADMISSION_DIM_MEMORY] = c->capacity_memory_mib;
+	if (c->capacity_disk_gib)
+		h->capacity[ADMISSION_DIM_DISK] = c->capacity_disk_gib;
+	h->cpu_ratio = admission_ratio_setting(d, ADMISSION_SETTING_CPU_RATIO, c->cpu_ratio,
+					  ADMISSION_CPU_RATIO_DEFAULT);
+	h->memory_ratio = admission_ratio_setting(d, ADMISSION_SETTING_MEMORY_RATIO, c->memory_ratio,
+						  ADMISSION_MEMORY_RATIO_DEFAULT);
+	/* A stored ratio from an older, laxer vesseld is clamped, not trusted. */
+	if (admission_ratio_validate(h->cpu_ratio, false, msg) < 0)
+		h->cpu_ratio = ADMISSION_CPU_RATIO_DEFAULT;
+	if (admission_ratio_validate(h->memory_ratio, true, msg) < 0)
+		h->memory_ratio = ADMISSION_MEMORY_RATIO_DEFAULT;
+	log_info("admission: %llu CPUs x %g, %llu MiB x %g, %llu GiB disk%s",
+		 (unsigned long long)h->capacity[ADMISSION_DIM_VCPUS], h->cpu_ratio,
+		 (unsigned long long)h->capacity[ADMISSION_DIM_MEMORY], h->memory_ratio,
+		 (unsigned long long)h->capacity[ADMISSION_DIM_DISK],
+		 c->capacity_cpus || c->capacity_memory_mib || c->capacity_disk_gib ?
+			 " (capacity overridden on the command line)" :
+			 "");
+	return 0;
 }

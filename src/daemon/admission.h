@@ -16,7 +16,8 @@
  * boundaries (exactly at capacity, one over) are unit-tested without a
  * daemon; vm.c calls them under d->vms_lock together with the state change
  * they guard, which is what makes two concurrent starts unable to both take
- * the last slot. */
+ * the last slot. The daemon-side functions (errors, define check, start-up)
+ * are declared in daemon.h. */
 #ifndef VESSEL_DAEMON_ADMISSION_H
 #define VESSEL_DAEMON_ADMISSION_H
 
@@ -26,6 +27,10 @@
 #include "daemon/model.h"
 
 #define ADMISSION_ERR_MAX 256
+
+/* Keys in the settings table for ratios set through the API. */
+#define ADMISSION_SETTING_CPU_RATIO "cpu_overcommit_ratio"
+#define ADMISSION_SETTING_MEMORY_RATIO "memory_overcommit_ratio"
 
 /* Defaults and bounds of the overcommit ratios. CPU 4:1 is the usual
  * starting point for general-purpose VMs (vCPUs idle most of the time);

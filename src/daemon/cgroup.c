@@ -279,6 +279,15 @@ int cgroup_vm_remove(const struct cgroup_tree *t, const char *vm)
 	return -EBUSY;
 }
 
+void cgroup_vm_remove_stale(const struct cgroup_tree *t, const char *vm)
+{
+	char dir[PATH_MAX];
+	/* A populated group answers EBUSY and stays: it is not ours to judge. */
+	if (t->usable && !t->plain_dir && cgroup_vm_dir(t, vm, dir, sizeof(dir)) == 0 &&
+	    rmdir(dir) == 0)
+		log_info("cgroup: removed the stale group %s", dir);
+}
+
 int cgroup_vm_cpu_weight(const struct cgroup_tree *t, const char *vm, unsigned *out)
 {
 	char path[PATH_MAX], buf[32];

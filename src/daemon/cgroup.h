@@ -66,6 +66,9 @@ int cgroup_vm_attach(const struct cgroup_tree *t, const char *vm, pid_t pid);
  * only once its last (exited) process is fully gone. 0 also when it did
  * not exist. */
 int cgroup_vm_remove(const struct cgroup_tree *t, const char *vm);
+/* Remove the VM's group if it is there and empty, without waiting: for
+ * groups left behind when vesseld was down while the VM stopped. */
+void cgroup_vm_remove_stale(const struct cgroup_tree *t, const char *vm);
 /* Read the VM group's cpu.weight; -ENOENT when there is no group. */
 int cgroup_vm_cpu_weight(const struct cgroup_tree *t, const char *vm, unsigned *out);
 

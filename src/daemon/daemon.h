@@ -228,37 +228,18 @@ size_t vm_count_project_locked(struct daemon *d, const char *project);
 int project_registry_load(struct daemon *d);
 void project_registry_free(struct daemon *d);
 const struct project_record *project_find_locked(struct daemon *d, const char *name);
+
+/* admission.c, the daemon side (the arithmetic is in admission.h) */
 /* Fill e with a 409 carrying the refusal's numbers; returns -EBUSY. */
 int admission_err_host(struct daemon_err *e, const char *vm, const char *action,
 		       const struct admission_refusal *why);
-int admission_err_quota(struct daemon_err *e, const char *vm, const char *project,
+/* growth: the VM exists in the project and asks for that much more. */
+int admission_err_quota(struct daemon_err *e, const char *vm, const char *project, bool growth,
 			const struct admission_refusal *why);
 /* Under vms_lock: may rec (a new VM, or a changed one when self is set)
- * exist in its project and fit the host at all? 0 or an error in e. */
-int admission_check_define_locked(struct daemon *d, const struct vm_record *rec,
-				  const struct vm *self, struct daemon_err *e);
-/* Detect capacity, apply overrides and stored/configured ratios. */
-int admission_init(struct daemon *d, char **err);
-
-/* vm.c: the amounts in use, under vms_lock. host: VMs holding CPU and
- * memory (admission_state_uses_host); project: every VM of the project.
- * exclude (may be NULL) is left out, for a VM whose own numbers change. */
-void vm_usage_host_locked(struct daemon *d, const struct vm *exclude, struct admission_amount *out);
-void vm_usage_project_locked(struct daemon *d, const char *project, const struct vm *exclude,
-			     struct admission_amount *out);
-size_t vm_count_project_locked(struct daemon *d, const char *project);
-
-/* projects.c */
-int project_registry_load(struct daemon *d);
-void project_registry_free(struct daemon *d);
-const struct project_record *project_find_locked(struct daemon *d, const char *name);
-/* Fill e with a 409 carrying the refusal's numbers; returns -EBUSY. */
-int admission_err_host(struct daemon_err *e, const char *vm, const char *action,
-		       const struct admission_refusal *why);
-int admission_err_quota(struct daemon_err *e, const char *vm, const char *project,
-			const struct admission_refusal *why);
-/* Under vms_lock: may rec (a new VM, or a changed one when self is set)
- * exist in its project and fit the host at all? 0 or an error in e. */
+ * exist in its project and fit the host at all? A VM changed within its
+ * project is asked only for its growth; one moved counts in full in the
+ * target project. 0 or an error in e. */
 int admission_check_define_locked(struct daemon *d, const struct vm_record *rec,
 				  const struct vm *self, struct daemon_err *e);
 /* Detect capacity, apply overrides and stored/configured ratios. */

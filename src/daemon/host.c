@@ -17,8 +17,6 @@
 #include "daemon/store.h"
 #include "lib/util.h"
 
-#define HOST_SETTING_CPU_RATIO "cpu_overcommit_ratio"
-#define HOST_SETTING_MEMORY_RATIO "memory_overcommit_ratio"
 
 void host_get(struct http_req *req)
 {
@@ -51,77 +49,6 @@ void host_get(struct http_req *req)
 }
 
 /* ---- capacity ------------------------------------------------------------ */
-
-/* Capacity found on the machine: online CPUs, MemTotal, and the size of
- * the file system holding the data directory (where VM disks live). */
-static void host_detect(struct daemon *d, uint64_t out[ADMISSION_DIM_COUNT])
-{
-	struct sysinfo si;
-	struct statvfs sv;
-	memset(out, 0, sizeof(uint64_t) * ADMISSION_DIM_COUNT);
-	out[ADMISSION_DIM_VCPUS] = d->cpus > 0 ? (uint64_t)d->cpus : 1;
-	if (sysinfo(&si) == 0)
-		out[ADMISSION_DIM_MEMORY] = (uint64_t)si.totalram * si.mem_unit / MiB;
-	if (statvfs(d->cfg.data_dir, &sv) == 0)
-		out[ADMISSION_DIM_DISK] = (uint64_t)sv.f_blocks * sv.f_frsize / GiB;
-}
-
-static double host_ratio_setting(struct daemon *d, const char *key, double configured,
-				 double fallback)
-{
-	char *v = NULL;
-	if (configured > 0) {
-		char buf[32];
-		snprintf(buf, sizeof(buf), "%.17g", configured);
-		store_setting_put(d->store, key, buf);
-		return configured;
-	}
-	if (store_setting_get(d->store, key, &v) == 0) {
-		char *end;
-		double r = strtod(v, &end);
-		free(v);
-		if (end != v && isfinite(r) && r > 0)
-			return r;
-	}
-	return fallback;
-}
-
-int admission_init(struct daemon *d, char **err)
-{
-	char msg[ADMISSION_ERR_MAX];
-	const struct daemon_config *c = &d->cfg;
-	if ((c->cpu_ratio != 0 && admission_ratio_validate(c->cpu_ratio, false, msg) < 0) ||
-	    (c->memory_ratio != 0 && admission_ratio_validate(c->memory_ratio, true, msg) < 0)) {
-		*err = strdup(msg);
-		return -EINVAL;
-	}
-	host_detect(d, d->detected);
-	struct admission_host *h = &d->capacity;
-	memcpy(h->capacity, d->detected, sizeof(h->capacity));
-	if (c->capacity_cpus)
-		h->capacity[ADMISSION_DIM_VCPUS] = c->capacity_cpus;
-	if (c->capacity_memory_mib)
-		h->capacity[ADMISSION_DIM_MEMORY] = c->capacity_memory_mib;
-	if (c->capacity_disk_gib)
-		h->capacity[ADMISSION_DIM_DISK] = c->capacity_disk_gib;
-	h->cpu_ratio = host_ratio_setting(d, HOST_SETTING_CPU_RATIO, c->cpu_ratio,
-					  ADMISSION_CPU_RATIO_DEFAULT);
-	h->memory_ratio = host_ratio_setting(d, HOST_SETTING_MEMORY_RATIO, c->memory_ratio,
-					     ADMISSION_MEMORY_RATIO_DEFAULT);
-	/* A stored ratio from an older, laxer vesseld is clamped, not trusted. */
-	if (admission_ratio_validate(h->cpu_ratio, false, msg) < 0)
-		h->cpu_ratio = ADMISSION_CPU_RATIO_DEFAULT;
-	if (admission_ratio_validate(h->memory_ratio, true, msg) < 0)
-		h->memory_ratio = ADMISSION_MEMORY_RATIO_DEFAULT;
-	log_info("admission: %llu CPUs x %g, %llu MiB x %g, %llu GiB disk%s",
-		 (unsigned long long)h->capacity[ADMISSION_DIM_VCPUS], h->cpu_ratio,
-		 (unsigned long long)h->capacity[ADMISSION_DIM_MEMORY], h->memory_ratio,
-		 (unsigned long long)h->capacity[ADMISSION_DIM_DISK],
-		 c->capacity_cpus || c->capacity_memory_mib || c->capacity_disk_gib ?
-			 " (capacity overridden on the command line)" :
-			 "");
-	return 0;
-}
 
 static json_t *host_dim_json(struct daemon *d, enum admission_dim dim,
 			     const struct admission_amount *used)
@@ -207,8 +134,8 @@ void host_capacity_patch(struct http_req *req)
 		if (ratios[i] <= 0)
 			continue;
 		snprintf(buf, sizeof(buf), "%.17g", ratios[i]);
-		if (store_setting_put(d->store, i ? HOST_SETTING_MEMORY_RATIO :
-						    HOST_SETTING_CPU_RATIO, buf) < 0) {
+		if (store_setting_put(d->store, i ? ADMISSION_SETTING_MEMORY_RATIO :
+						    ADMISSION_SETTING_CPU_RATIO, buf) < 0) {
 			http_reply_errorf(req, 500, "internal", "cannot save the ratio in the "
 								"database; check the data directory");
 			goto out;

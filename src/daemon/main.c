@@ -91,6 +91,7 @@ int main(int argc, char **argv)
 		{"memory-ratio", required_argument, NULL, 'M'},
 		{"capacity-cpus", required_argument, NULL, 'c'},
 		{"capacity-memory-mib", required_argument, NULL, 'm'},
+		{"capacity-memory", required_argument, NULL, 'm'}, /* the same, shorter */
 		{"capacity-disk-gib", required_argument, NULL, 'k'},
 		{"cgroup-root", required_argument, NULL, 'g'},
 		{"help", no_argument, NULL, 'h'},

@@ -103,64 +103,6 @@ void project_registry_free(struct daemon *d)
 	d->nr_projects = d->cap_projects = 0;
 }
 
-/* ---- admission errors ---------------------------------------------------- */
-
-static const char *const project_dim_units[] = {"VMs", "vCPUs", "MiB of memory", "GiB of disk"};
-
-int admission_err_host(struct daemon_err *e, const char *vm, const char *action,
-		       const struct admission_refusal *w)
-{
-	daemon_err_set(e, 409, "insufficient_capacity",
-		       "vm '%s' cannot be %s: it asks for %llu %s, %llu are in use by running "
-		       "VMs, and the host allows %llu (capacity %llu x overcommit ratio %g); "
-		       "stop another VM, make this one smaller, or raise the ratio",
-		       vm, action, (unsigned long long)w->asked, project_dim_units[w->dim],
-		       (unsigned long long)w->used, (unsigned long long)w->limit,
-		       (unsigned long long)w->capacity, w->ratio);
-	e->has_refusal = true;
-	e->refusal_host = true;
-	e->refusal = *w;
-	return -EBUSY;
-}
-
-int admission_err_quota(struct daemon_err *e, const char *vm, const char *project,
-			const struct admission_refusal *w)
-{
-	daemon_err_set(e, 409, "quota_exceeded",
-		       "vm '%s' does not fit the quota of project '%s': it asks for %llu %s, "
-		       "the project uses %llu and its quota is %llu; delete or shrink VMs of the "
-		       "project, or raise its quota with PATCH /api/v1/projects/%s",
-		       vm, project, (unsigned long long)w->asked, project_dim_units[w->dim],
-		       (unsigned long long)w->used, (unsigned long long)w->limit, project);
-	e->has_refusal = true;
-	e->refusal_host = false;
-	e->refusal = *w;
-	snprintf(e->refusal_project, sizeof(e->refusal_project), "%s", project);
-	return -EBUSY;
-}
-
-int admission_check_define_locked(struct daemon *d, const struct vm_record *rec,
-				  const struct vm *self, struct daemon_err *e)
-{
-	struct admission_amount ask, used, none = {0};
-	struct admission_refusal why;
-	const struct project_record *p = project_find_locked(d, rec->project);
-	if (!p)
-		return daemon_err_set(e, 400, "invalid_argument",
-				      "there is no project '%s'; create it with POST /api/v1/projects "
-				      "or leave 'project' out for \"default\"",
-				      rec->project);
-	admission_vm_amount(rec, &ask);
-	/* A VM that could not run even on an empty host is refused now
-	 * rather than at its first start. */
-	if (admission_host_check(&d->capacity, &none, &ask, &why) < 0)
-		return admission_err_host(e, rec->name, "defined", &why);
-	vm_usage_project_locked(d, rec->project, self, &used);
-	if (admission_quota_check(p, &used, &ask, &why) < 0)
-		return admission_err_quota(e, rec->name, rec->project, &why);
-	return 0;
-}
-
 /* ---- API ----------------------------------------------------------------- */
 
 static json_t *project_quota_json(int64_t v)

@@ -889,6 +889,8 @@ static bool vm_patch_is_live(const json_t *patch)
 {
 	const char *key;
 	json_t *v;
+	if (json_object_size(patch) == 0)
+		return false;
 	json_object_foreach((json_t *)patch, key, v) {
 		if (strcmp(key, "priority") != 0 && strcmp(key, "nics") != 0)
 			return false;
@@ -973,7 +975,10 @@ int vm_update(struct daemon *d, struct vm *vm, const json_t *patch, struct daemo
 	 * concurrent create cannot take what this change was admitted to. */
 	pthread_mutex_lock(&d->vms_lock);
 	*old = vm->rec;
-	if (!live)
+	/* Only a move or growth is checked: a description change must not be
+	 * refused because a quota was lowered below what the project holds. */
+	if (!live && (strcmp(copy->project, old->project) != 0 || copy->vcpus > old->vcpus ||
+		      copy->memory_mib > old->memory_mib))
 		r = admission_check_define_locked(d, copy, vm, e);
 	if (r == 0) {
 		if (live) {
@@ -1220,6 +1225,9 @@ int vm_create(struct daemon *d, struct vm_record *rec, struct daemon_err *e)
 		goto out;
 	model_now(rec->created_at);
 	memcpy(rec->updated_at, rec->created_at, sizeof(rec->updated_at));
+	/* Internal callers (backup restore) may leave the project unset. */
+	if (!rec->project[0])
+		model_copy(rec->project, sizeof(rec->project), MODEL_PROJECT_DEFAULT);
 	daemon_path(d, dir, sizeof(dir), "vms/%s", rec->name);
 	rec->state = VM_STATE_PROVISIONING;
 
@@ -1546,8 +1554,10 @@ void vm_registry_resume(struct daemon *d)
 		if (st == VM_STATE_RUNNING || st == VM_STATE_PAUSED || st == VM_STATE_STARTING ||
 		    st == VM_STATE_STOPPING)
 			vm_attach(d, vm);
-		pthread_mutex_unlock(&vm->op_lock);
 		st = vm_state_of(d, vm);
+		if (!admission_state_uses_host(st))
+			cgroup_vm_remove_stale(&d->cgroups, vm->rec.name);
+		pthread_mutex_unlock(&vm->op_lock);
 		bool autostart;
 		pthread_mutex_lock(&d->vms_lock);
 		autostart = vm->rec.autostart;

@@ -192,8 +192,19 @@ def quotas(t, d):
 
     # PATCH: growing a VM past its project's quota
     r = d.api("PATCH", "vms/q-cpu-1", {"vcpus": 2})
-    expect_quota_refusal(t, r, "q-cpu", "vcpus", 2, 2, 3, "PATCH vcpus over quota")
+    expect_quota_refusal(t, r, "q-cpu", "vcpus", 1, 3, 3, "PATCH vcpus over quota (asks for the growth)")
+    t.check("1 more vCPUs" in r.error_message, f"the growth is named as such: {r.error_message}")
     t.check(d.vm("q-cpu-1")["vcpus"] == 1, "refused PATCH changed the VM")
+    # a quota lowered below usage: growth is refused, other changes are not
+    d.api("PATCH", "projects/q-cpu", {"quotas": {"vcpus": 2}}, expect=200)
+    r = d.api("PATCH", "vms/q-cpu-1", {"description": "still fine"})
+    t.check(r.status == 200, f"description change in an over-quota project: {r.short()}")
+    r = d.api("PATCH", "vms/q-cpu-1", {"memory_mib": 128})
+    t.check(r.status == 200, f"memory change without a memory quota in an over-quota project: {r.short()}")
+    r = kvm(d, "q-cpu-late", 1, 64, project="q-cpu")
+    expect_quota_refusal(t, r, "q-cpu", "vcpus", 1, 3, 2, "create in a project over its lowered quota")
+    d.api("PATCH", "projects/q-cpu", {"quotas": {"vcpus": 3}}, expect=200)
+
     # PATCH: moving a stopped VM into a full project, then into one with room
     r = kvm(d, "mover", 1, 64)
     t.require(r.status == 201, f"create mover: {r.short()}")
@@ -246,6 +257,43 @@ def bad_ratio_option(t, d):
     t.check(r.returncode != 0 and "4:1" in out, f"vesseld --memory-ratio 5: rc {r.returncode}: {out[-400:]}")
 
 
+def cli(t, d):
+    """The CLI over the same daemon: project and host capacity commands, errors as sentences."""
+    exe = os.path.join(vt.BUILD, "src", "cli", "vessel")
+    if not os.access(exe, os.X_OK):
+        t.note(f"{exe} missing: CLI part skipped")
+        return
+
+    def run(*args):
+        p = subprocess.run([exe, "--socket", d.sock] + list(args), capture_output=True, text=True, timeout=30)
+        return p.returncode, p.stdout, p.stderr
+
+    rc, out, err = run("project", "create", "cli-team", "--max-vms", "1", "--max-memory", "1G")
+    t.check(rc == 0 and "cli-team" in out and "0/1" in out, f"project create: {rc} {out} {err}")
+    rc, out, err = run("vm", "create", "cli-a", "--project", "cli-team", "--priority", "P1", "--memory", "64M")
+    t.check(rc == 0, f"vm create --project: {rc} {out} {err}")
+    rc, out, err = run("vm", "create", "cli-b", "--project", "cli-team", "--memory", "64M")
+    t.check(rc == 1 and "quota of project 'cli-team'" in err, f"vm create over quota: {rc} {out} {err}")
+    rc, out, err = run("vm", "list")
+    line = [l for l in out.splitlines() if l.startswith("cli-a ")]
+    t.check(rc == 0 and "PROJECT" in out and line and "cli-team" in line[0] and "P1" in line[0],
+            f"vm list shows project and priority: {out}")
+    rc, out, err = run("project", "list")
+    t.check(rc == 0 and any(l.startswith("cli-team") and "1/1" in l for l in out.splitlines()),
+            f"project list: {out}")
+    rc, out, err = run("project", "delete", "cli-team")
+    t.check(rc == 1 and "still has 1 VM" in err, f"project delete with a VM: {rc} {err}")
+    rc, out, err = run("host", "capacity")
+    t.check(rc == 0 and out.startswith("RESOURCE") and "vcpus" in out and "3:1" in out, f"host capacity: {out} {err}")
+    rc, out, err = run("host", "capacity", "--memory-ratio", "5")
+    t.check(rc == 1 and "4:1" in err, f"host capacity --memory-ratio 5: {rc} {err}")
+    rc, out, err = run("host", "capacity", "--cpu-ratio", "lots")
+    t.check(rc != 0 and "cpu-ratio" in err, f"host capacity --cpu-ratio lots: {rc} {err}")
+    run("vm", "delete", "cli-a")
+    rc, out, err = run("project", "delete", "cli-team")
+    t.check(rc == 0, f"project delete: {rc} {err}")
+
+
 def main(t):
     vt.need_vesseld()
     kernel_src, initrd_src = vt.need_guest("vmlinuz", "initramfs.img")
@@ -256,6 +304,7 @@ def main(t):
     shutil.copyfile(initrd_src, d.initrd)
     host_boundaries(t, d)
     quotas(t, d)
+    cli(t, d)
     bad_ratio_option(t, d)
 
 

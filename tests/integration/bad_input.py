@@ -254,7 +254,7 @@ def main(t):
     else:
         # admission control at create time is fine too, as long as it says why
         t.note(f"a VM with 1 TiB of memory is refused at create: {r.short()}")
-        t.expect_error(r, 409, "conflict", mentions=("memory",), what="create a VM larger than the host")
+        t.expect_error(r, 409, "insufficient_capacity", mentions=("memory",), what="create a VM larger than the host")
 
     # ---- a failed import leaves no image and no file
     junk = os.path.join(imp, "junk.qcow2")

@@ -340,7 +340,8 @@ def vm_details(t, d, fams, pid):
     t.check(cnt == [1] and inf == [1], f"latency histogram of the start: count {cnt}, +Inf {inf}")
     t.check(not [l for l, _ in fams["vessel_api_route_requests_total"]["samples"] if VM in l.get("route", "")],
             "a raw path leaked into the route label")
-    t.note("no NIC series: VMs have no taps until the networks work is wired in")
+    t.check(values(fams, "vessel_vm_network_receive_bytes_total", name=VM) == [],
+            "NIC series for a VM without NICs (metrics_net.py covers NICs)")
 
     def blk(f, fam):
         return one(f, fam, name=VM, disk="disk0")

@@ -14,6 +14,7 @@ checking what can be checked: process placement and group removal).
 """
 import os
 import shutil
+import signal
 import sys
 import time
 
@@ -105,6 +106,17 @@ def main(t):
 
     d.api("POST", "vms/hi/force-stop", expect=200)
     t.check(not os.path.exists(os.path.join(root, "vm-hi")), "stop left the VM's cgroup behind")
+
+    # the VM dies while vesseld is down: the next vesseld removes the stale group
+    pids["hi"] = d.api("POST", "vms/hi/start", expect=200).json["vm"]["pid"]
+    check_group("hi", "P3", "started again")
+    d.stop(sig=signal.SIGKILL)
+    os.kill(pids["hi"], signal.SIGKILL)
+    t.check(vt.wait_gone([pids["hi"]], 10), "QEMU did not die")
+    t.check(os.path.isdir(os.path.join(root, "vm-hi")), "the group should still be there with vesseld down")
+    d.start()
+    t.check(d.vm("hi")["state"] in ("crashed", "stopped"), f"after the restart: {d.vm('hi')}")
+    t.check(not os.path.exists(os.path.join(root, "vm-hi")), "vesseld left the stale group of a dead VM")
     d.api("DELETE", "vms/lo?force=true", expect=200)
     t.check(not os.path.exists(os.path.join(root, "vm-lo")), "delete left the VM's cgroup behind")
     log("groups: placed at start, weights applied, removed at stop and delete")

@@ -392,8 +392,12 @@ class Daemon:
     # -- process
 
     def argv(self):
+        # Test daemons share the host's cgroup tree; unless a test asks for
+        # one (priorities.py), they keep out of it so VMs of the same name
+        # in two test daemons never share a group.
+        cg = [] if "--cgroup-root" in self.extra_args else ["--cgroup-root", "none"]
         return [VESSELD, "--data-dir", self.data_dir, "--socket", self.sock,
-                "--listen", f"127.0.0.1:{self.port}", "--allow-dir", self.import_dir] + self.extra_args
+                "--listen", f"127.0.0.1:{self.port}", "--allow-dir", self.import_dir] + cg + self.extra_args
 
     def start(self, timeout=30):
         self.starts += 1

@@ -20,12 +20,14 @@ struct engine_vm {
 	char console[8192];
 	size_t clen;
 	bool gone;
+	uint64_t memory_mib;
 };
 
 static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct engine_vm *fake_vms[64];
 bool fake_honour_powerdown = true;
 unsigned fake_starts;
+bool fake_pid_self;
 char fake_start_log[FAKE_START_LOG][64];
 
 static void fake_console_add(struct engine_vm *vm, const void *data, size_t len)
@@ -61,7 +63,8 @@ static int fake_start(struct engine *e, const struct engine_vm_spec *spec,
 	vm->ev = ev;
 	vm->state = ENGINE_STATE_RUNNING;
 	unsigned nth = __atomic_add_fetch(&fake_starts, 1, __ATOMIC_RELAXED);
-	vm->pid = 40000 + (pid_t)nth;
+	vm->pid = fake_pid_self ? getpid() : 40000 + (pid_t)nth;
+	vm->memory_mib = spec->memory_mib;
 	if (nth <= FAKE_START_LOG)
 		snprintf(fake_start_log[nth - 1], sizeof(fake_start_log[0]), "%s", spec->name);
 	pthread_mutex_init(&vm->lock, NULL);
@@ -148,6 +151,27 @@ static pid_t fake_pid(struct engine_vm *vm)
 	return vm->gone ? 0 : vm->pid;
 }
 
+/* What QMP would say: one vCPU run by the test's main thread (so /proc has
+ * it), the balloon at the configured size, fixed block counters. */
+static int fake_stats(struct engine_vm *vm, struct engine_vm_stats *out, char **err)
+{
+	memset(out, 0, sizeof(*out));
+	if (vm->gone)
+		return -ESRCH;
+	out->nr_vcpus = 1;
+	out->vcpus[0].index = 0;
+	out->vcpus[0].tid = vm->pid;
+	out->have_balloon = true;
+	out->balloon_bytes = vm->memory_mib << 20;
+	out->nr_disks = 1;
+	snprintf(out->disks[0].name, sizeof(out->disks[0].name), "disk0");
+	out->disks[0].rd_bytes = 4096;
+	out->disks[0].wr_bytes = 8192;
+	out->disks[0].rd_ops = 1;
+	out->disks[0].wr_ops = 2;
+	return 0;
+}
+
 static int fake_console_read(struct engine_vm *vm, uint64_t since, void *buf, size_t cap,
 			     size_t *len, uint64_t *start, uint64_t *next)
 {
@@ -206,6 +230,7 @@ static const struct engine_ops fake_ops = {
 	.reset = fake_reset,
 	.query = fake_query,
 	.pid = fake_pid,
+	.stats = fake_stats,
 	.console_read = fake_console_read,
 	.console_write = fake_console_write,
 	.console_wait = fake_console_wait,

@@ -13,6 +13,9 @@ int fake_engine_crash(const char *name);
 /* false: the guest ignores the ACPI power button (stop must force). */
 extern bool fake_honour_powerdown;
 extern unsigned fake_starts;
+/* true: started fake VMs report the test process as their monitor pid, so
+ * /proc figures and per-vCPU time exist (metrics tests). */
+extern bool fake_pid_self;
 /* Names of the VMs started, in order (the first FAKE_START_LOG starts). */
 #define FAKE_START_LOG 256
 extern char fake_start_log[FAKE_START_LOG][64];

@@ -741,6 +741,36 @@ TEST(daemon_vm_series)
 	r = scrape();
 	CHECK(strstr(r.body, "name=\"mx-1\"") == NULL);
 	free(r.body);
+
+	/* With a monitor pid /proc knows (this process), the engine's
+	 * statistics reach the scrape: per-vCPU time, balloon, block I/O. */
+	fake_pid_self = true;
+	r = request("POST", "/api/v1/vms",
+		    "{\"name\":\"mx-2\",\"memory_mib\":128,\"priority\":\"P3\"}", false, NULL);
+	CHECK_EQ_INT(r.status, 201);
+	free(r.body);
+	r = request("POST", "/api/v1/vms/mx-2/start", NULL, false, NULL);
+	CHECK_EQ_INT(r.status, 200);
+	free(r.body);
+	r = scrape();
+	CHECK(sample(r.body, "vessel_vm_info{name=\"mx-2\",project=\"default\",priority=\"P3\"}") == 1);
+	CHECK(sample(r.body, "vessel_vm_vcpu_seconds_total{name=\"mx-2\",vcpu=\"0\"}") >= 0);
+	CHECK(sample(r.body, "vessel_vm_balloon_bytes{name=\"mx-2\"}") == 128.0 * 1024 * 1024);
+	CHECK(sample(r.body, "vessel_vm_block_write_bytes_total{name=\"mx-2\",disk=\"disk0\"}") == 8192);
+	CHECK(sample(r.body, "vessel_vm_block_read_ops_total{name=\"mx-2\",disk=\"disk0\"}") == 1);
+	CHECK(sample(r.body, "vessel_host_vcpus_used") == 1);
+	CHECK(sample(r.body, "vessel_host_memory_used_bytes") == 128.0 * 1024 * 1024);
+	CHECK(sample(r.body, "vessel_api_route_requests_total{method=\"POST\",route=\"/api/v1/vms/{name}/start\",code=\"200\"}") >= 2);
+	CHECK(sample(r.body, "vessel_api_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/vms/{name}/start\"}") >= 2);
+	CHECK(sample(r.body, "vessel_api_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v1/vms/{name}/start\",le=\"+Inf\"}") >= 2);
+	CHECK(strstr(r.body, "route=\"/api/v1/vms/mx-2") == NULL); /* patterns, never raw paths */
+	CHECK(sample(r.body, "vessel_host_cpu_seconds_total{mode=\"idle\"}") > 0);
+	CHECK(exposition_check(r.body) == 0);
+	free(r.body);
+	r = request("DELETE", "/api/v1/vms/mx-2?force=true", NULL, false, NULL);
+	CHECK_EQ_INT(r.status, 200);
+	free(r.body);
+	fake_pid_self = false;
 }
 
 TEST(daemon_teardown)
