@@ -212,21 +212,24 @@ int store_schema_version(struct store *st)
 	return v;
 }
 
-/* Prepare, bind with a tiny format ('t' text, 'i' int64, 'n' null-if-empty
- * text) and step to completion. */
-static int store_run(struct store *st, const char *sql, const char *fmt, ...)
+/* Prepare sql and bind its parameters with a tiny format: 't' text, 'i'
+ * int64, 'n' text that is NULL when empty, 'q' int64 that is NULL when
+ * negative (quotas are NULL in the table when unlimited). */
+static int store_prepare(struct store *st, const char *sql, sqlite3_stmt **out, const char *fmt,
+			 va_list ap)
 {
 	sqlite3_stmt *s = NULL;
-	int r = 0;
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
 		log_error("store: cannot prepare statement: %s", sqlite3_errmsg(st->db));
 		return -EIO;
 	}
-	va_list ap;
-	va_start(ap, fmt);
 	for (int i = 0; fmt[i]; i++) {
-		if (fmt[i] == 'i') {
-			sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
+		if (fmt[i] == 'i' || fmt[i] == 'q') {
+			int64_t v = va_arg(ap, int64_t);
+			if (fmt[i] == 'q' && v < 0)
+				sqlite3_bind_null(s, i + 1);
+			else
+				sqlite3_bind_int64(s, i + 1, v);
 		} else {
 			const char *v = va_arg(ap, const char *);
 			if (fmt[i] == 'n' && (!v || !*v))
@@ -235,7 +238,21 @@ static int store_run(struct store *st, const char *sql, const char *fmt, ...)
 				sqlite3_bind_text(s, i + 1, v ? v : "", -1, SQLITE_TRANSIENT);
 		}
 	}
+	*out = s;
+	return 0;
+}
+
+/* Prepare, bind (see store_prepare) and step to completion. */
+static int store_run(struct store *st, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *s = NULL;
+	int r = 0;
+	va_list ap;
+	va_start(ap, fmt);
+	r = store_prepare(st, sql, &s, fmt, ap);
 	va_end(ap);
+	if (r < 0)
+		return r;
 	int rc = sqlite3_step(s);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		log_error("store: write failed: %s", sqlite3_errmsg(st->db));
@@ -266,6 +283,70 @@ static void store_col_text(sqlite3_stmt *s, int col, char *dst, size_t cap)
 {
 	const unsigned char *t = sqlite3_column_text(s, col);
 	snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+/* Prepare, bind (see store_prepare) and hand every row to row(), which
+ * returns < 0 to fail the query with that error, 0 for the next row, > 0 to
+ * stop early without an error. Reading stops quietly at the first step that
+ * yields no row, as every reader here always did. The caller holds st->lock. */
+static int store_select(struct store *st, const char *sql,
+			int (*row)(sqlite3_stmt *s, void *ctx), void *ctx, const char *fmt, ...)
+{
+	sqlite3_stmt *s = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = store_prepare(st, sql, &s, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return r;
+	while (sqlite3_step(s) == SQLITE_ROW)
+		if ((r = row(s, ctx)) != 0)
+			break;
+	sqlite3_finalize(s);
+	return r < 0 ? r : 0;
+}
+
+/* A growing array of records, each filled from one row by fill(). */
+struct store_rows {
+	void *v;
+	size_t cnt, cap, elem;
+	void (*fill)(sqlite3_stmt *s, void *rec);
+};
+
+static int store_rows_add(sqlite3_stmt *s, void *ctx)
+{
+	struct store_rows *rows = ctx;
+	void *rec = store_row_slot(&rows->v, &rows->cnt, &rows->cap, rows->elem);
+	if (!rec)
+		return -ENOMEM;
+	rows->fill(s, rec);
+	return 0;
+}
+
+/* Every row of a parameterless query as an array of elem-byte records;
+ * the caller holds st->lock and frees *out. */
+static int store_list_rows(struct store *st, const char *sql, size_t elem,
+			   void (*fill)(sqlite3_stmt *s, void *rec), void **out, size_t *n)
+{
+	struct store_rows rows = {.elem = elem, .fill = fill};
+	int r = store_select(st, sql, store_rows_add, &rows, "");
+	if (r < 0) {
+		free(rows.v);
+		return r;
+	}
+	*out = rows.v;
+	*n = rows.cnt;
+	return 0;
+}
+
+/* The same, taking st->lock for the query. */
+static int store_list(struct store *st, const char *sql, size_t elem,
+		      void (*fill)(sqlite3_stmt *s, void *rec), void **out, size_t *n)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = store_list_rows(st, sql, elem, fill, out, n);
+	pthread_mutex_unlock(&st->lock);
+	return r;
 }
 
 int store_vm_put(struct store *st, const struct vm_record *vm)
@@ -323,108 +404,107 @@ int store_vm_delete(struct store *st, const char *name)
 	return r;
 }
 
+static int store_vm_disk_row(sqlite3_stmt *s, void *ctx)
+{
+	struct vm_record *vm = ctx;
+	if (vm->nr_disks >= MODEL_MAX_DISKS)
+		return 1;
+	struct vm_disk *d = &vm->disks[vm->nr_disks++];
+	char clone[16];
+	d->index = (unsigned)sqlite3_column_int(s, 0);
+	store_col_text(s, 1, d->image, sizeof(d->image));
+	store_col_text(s, 2, clone, sizeof(clone));
+	if (model_clone_parse(clone, &d->clone) < 0)
+		d->clone = DISK_CLONE_NONE;
+	d->size_gib = (uint64_t)sqlite3_column_int64(s, 3);
+	d->size_bytes = (uint64_t)sqlite3_column_int64(s, 4);
+	store_col_text(s, 5, d->format, sizeof(d->format));
+	store_col_text(s, 6, d->path, sizeof(d->path));
+	return 0;
+}
+
 static int store_vm_load_disks(struct store *st, struct vm_record *vm)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT idx, image, clone, size_gib, size_bytes, format, path FROM disks"
-			       " WHERE vm = ? ORDER BY idx",
-			       -1, &s, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_text(s, 1, vm->name, -1, SQLITE_TRANSIENT);
 	vm->nr_disks = 0;
-	while (sqlite3_step(s) == SQLITE_ROW && vm->nr_disks < MODEL_MAX_DISKS) {
-		struct vm_disk *d = &vm->disks[vm->nr_disks++];
-		char clone[16];
-		d->index = (unsigned)sqlite3_column_int(s, 0);
-		store_col_text(s, 1, d->image, sizeof(d->image));
-		store_col_text(s, 2, clone, sizeof(clone));
-		if (model_clone_parse(clone, &d->clone) < 0)
-			d->clone = DISK_CLONE_NONE;
-		d->size_gib = (uint64_t)sqlite3_column_int64(s, 3);
-		d->size_bytes = (uint64_t)sqlite3_column_int64(s, 4);
-		store_col_text(s, 5, d->format, sizeof(d->format));
-		store_col_text(s, 6, d->path, sizeof(d->path));
-	}
-	sqlite3_finalize(s);
+	return store_select(st,
+			    "SELECT idx, image, clone, size_gib, size_bytes, format, path FROM disks"
+			    " WHERE vm = ? ORDER BY idx",
+			    store_vm_disk_row, vm, "t", vm->name);
+}
+
+static int store_vm_nic_row(sqlite3_stmt *s, void *ctx)
+{
+	struct vm_record *vm = ctx;
+	if (vm->nr_nics >= MODEL_MAX_NICS)
+		return 1;
+	struct vm_nic *n = &vm->nics[vm->nr_nics++];
+	n->index = (unsigned)sqlite3_column_int(s, 0);
+	store_col_text(s, 1, n->network, sizeof(n->network));
+	store_col_text(s, 2, n->mac, sizeof(n->mac));
+	n->vlan = (unsigned)sqlite3_column_int(s, 3);
+	store_col_text(s, 4, n->firewall, sizeof(n->firewall));
+	n->rate_mbit = (unsigned)sqlite3_column_int(s, 5);
+	store_col_text(s, 6, n->tap, sizeof(n->tap));
 	return 0;
 }
 
 static int store_vm_load_nics(struct store *st, struct vm_record *vm)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT idx, network, mac, vlan, firewall, rate_mbit, tap FROM nics"
-			       " WHERE vm = ? ORDER BY idx",
-			       -1, &s, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_text(s, 1, vm->name, -1, SQLITE_TRANSIENT);
 	vm->nr_nics = 0;
-	while (sqlite3_step(s) == SQLITE_ROW && vm->nr_nics < MODEL_MAX_NICS) {
-		struct vm_nic *n = &vm->nics[vm->nr_nics++];
-		n->index = (unsigned)sqlite3_column_int(s, 0);
-		store_col_text(s, 1, n->network, sizeof(n->network));
-		store_col_text(s, 2, n->mac, sizeof(n->mac));
-		n->vlan = (unsigned)sqlite3_column_int(s, 3);
-		store_col_text(s, 4, n->firewall, sizeof(n->firewall));
-		n->rate_mbit = (unsigned)sqlite3_column_int(s, 5);
-		store_col_text(s, 6, n->tap, sizeof(n->tap));
-	}
-	sqlite3_finalize(s);
-	return 0;
+	return store_select(st,
+			    "SELECT idx, network, mac, vlan, firewall, rate_mbit, tap FROM nics"
+			    " WHERE vm = ? ORDER BY idx",
+			    store_vm_nic_row, vm, "t", vm->name);
+}
+
+static void store_vm_row(sqlite3_stmt *s, void *rec)
+{
+	struct vm_record *vm = rec;
+	char buf[32];
+	store_col_text(s, 0, vm->name, sizeof(vm->name));
+	store_col_text(s, 1, vm->uuid, sizeof(vm->uuid));
+	store_col_text(s, 2, buf, sizeof(buf));
+	if (model_vm_state_parse(buf, &vm->state) < 0)
+		vm->state = VM_STATE_STOPPED;
+	vm->vcpus = (unsigned)sqlite3_column_int(s, 3);
+	vm->memory_mib = (uint64_t)sqlite3_column_int64(s, 4);
+	store_col_text(s, 5, vm->description, sizeof(vm->description));
+	vm->autostart = sqlite3_column_int(s, 6) != 0;
+	store_col_text(s, 7, buf, sizeof(buf));
+	model_restart_policy_parse(buf, &vm->restart_policy);
+	store_col_text(s, 8, buf, sizeof(buf));
+	model_firmware_parse(buf, &vm->firmware);
+	store_col_text(s, 9, vm->kernel, sizeof(vm->kernel));
+	store_col_text(s, 10, vm->initrd, sizeof(vm->initrd));
+	store_col_text(s, 11, vm->cmdline, sizeof(vm->cmdline));
+	vm->pid = (pid_t)sqlite3_column_int(s, 12);
+	store_col_text(s, 13, vm->crash_reason, sizeof(vm->crash_reason));
+	store_col_text(s, 14, vm->task, sizeof(vm->task));
+	store_col_text(s, 15, vm->created_at, sizeof(vm->created_at));
+	store_col_text(s, 16, vm->updated_at, sizeof(vm->updated_at));
+	store_col_text(s, 17, vm->project, sizeof(vm->project));
+	int64_t p = sqlite3_column_int64(s, 18);
+	vm->priority = p >= 0 && p <= MODEL_PRIORITY_MAX ? (unsigned)p : MODEL_PRIORITY_DEFAULT;
 }
 
 int store_vm_list(struct store *st, struct vm_record **out, size_t *n)
 {
-	sqlite3_stmt *s = NULL;
 	struct vm_record *v = NULL;
-	size_t cnt = 0, cap = 0;
-	int r = 0;
-	bool has_disks = store_user_version(st) >= 2;
-	bool has_nics = store_user_version(st) >= 5;
+	size_t cnt = 0;
+	int r;
+	bool has_disks, has_nics;
 
 	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT name, uuid, state, vcpus, memory_mib, description,"
-			       " autostart, restart_policy, firmware, kernel, initrd, cmdline,"
-			       " pid, crash_reason, task, created_at, updated_at, project,"
-			       " priority FROM vms ORDER BY name",
-			       -1, &s, NULL) != SQLITE_OK) {
-		r = -EIO;
+	has_disks = store_user_version(st) >= 2;
+	has_nics = store_user_version(st) >= 5;
+	r = store_list_rows(st,
+			    "SELECT name, uuid, state, vcpus, memory_mib, description,"
+			    " autostart, restart_policy, firmware, kernel, initrd, cmdline,"
+			    " pid, crash_reason, task, created_at, updated_at, project,"
+			    " priority FROM vms ORDER BY name",
+			    sizeof(*v), store_vm_row, (void **)&v, &cnt);
+	if (r < 0)
 		goto out;
-	}
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		struct vm_record *vm = store_row_slot((void **)&v, &cnt, &cap, sizeof(*v));
-		if (!vm) {
-			r = -ENOMEM;
-			goto out;
-		}
-		char buf[32];
-		store_col_text(s, 0, vm->name, sizeof(vm->name));
-		store_col_text(s, 1, vm->uuid, sizeof(vm->uuid));
-		store_col_text(s, 2, buf, sizeof(buf));
-		if (model_vm_state_parse(buf, &vm->state) < 0)
-			vm->state = VM_STATE_STOPPED;
-		vm->vcpus = (unsigned)sqlite3_column_int(s, 3);
-		vm->memory_mib = (uint64_t)sqlite3_column_int64(s, 4);
-		store_col_text(s, 5, vm->description, sizeof(vm->description));
-		vm->autostart = sqlite3_column_int(s, 6) != 0;
-		store_col_text(s, 7, buf, sizeof(buf));
-		model_restart_policy_parse(buf, &vm->restart_policy);
-		store_col_text(s, 8, buf, sizeof(buf));
-		model_firmware_parse(buf, &vm->firmware);
-		store_col_text(s, 9, vm->kernel, sizeof(vm->kernel));
-		store_col_text(s, 10, vm->initrd, sizeof(vm->initrd));
-		store_col_text(s, 11, vm->cmdline, sizeof(vm->cmdline));
-		vm->pid = (pid_t)sqlite3_column_int(s, 12);
-		store_col_text(s, 13, vm->crash_reason, sizeof(vm->crash_reason));
-		store_col_text(s, 14, vm->task, sizeof(vm->task));
-		store_col_text(s, 15, vm->created_at, sizeof(vm->created_at));
-		store_col_text(s, 16, vm->updated_at, sizeof(vm->updated_at));
-		store_col_text(s, 17, vm->project, sizeof(vm->project));
-		int64_t p = sqlite3_column_int64(s, 18);
-		vm->priority = p >= 0 && p <= MODEL_PRIORITY_MAX ? (unsigned)p : MODEL_PRIORITY_DEFAULT;
-	}
 	for (size_t i = 0; has_disks && i < cnt; i++)
 		if ((r = store_vm_load_disks(st, &v[i])) < 0)
 			goto out;
@@ -435,7 +515,6 @@ int store_vm_list(struct store *st, struct vm_record **out, size_t *n)
 	*n = cnt;
 	v = NULL;
 out:
-	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->lock);
 	free(v);
 	return r;
@@ -464,49 +543,31 @@ int store_image_delete(struct store *st, const char *name)
 	return r;
 }
 
+static void store_image_row(sqlite3_stmt *s, void *rec)
+{
+	struct image_record *img = rec;
+	char buf[32];
+	store_col_text(s, 0, img->name, sizeof(img->name));
+	store_col_text(s, 1, img->format, sizeof(img->format));
+	store_col_text(s, 2, img->source_format, sizeof(img->source_format));
+	img->size_bytes = (uint64_t)sqlite3_column_int64(s, 3);
+	img->virtual_size_bytes = (uint64_t)sqlite3_column_int64(s, 4);
+	store_col_text(s, 5, img->sha256, sizeof(img->sha256));
+	store_col_text(s, 6, img->source_path, sizeof(img->source_path));
+	store_col_text(s, 7, img->path, sizeof(img->path));
+	store_col_text(s, 8, buf, sizeof(buf));
+	model_image_state_parse(buf, &img->state);
+	store_col_text(s, 9, img->task, sizeof(img->task));
+	store_col_text(s, 10, img->created_at, sizeof(img->created_at));
+}
+
 int store_image_list(struct store *st, struct image_record **out, size_t *n)
 {
-	sqlite3_stmt *s = NULL;
-	struct image_record *v = NULL;
-	size_t cnt = 0, cap = 0;
-	int r = 0;
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT name, format, source_format, size_bytes, virtual_size_bytes,"
-			       " sha256, source_path, path, state, task, created_at FROM images"
-			       " ORDER BY name",
-			       -1, &s, NULL) != SQLITE_OK) {
-		r = -EIO;
-		goto out;
-	}
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		struct image_record *img = store_row_slot((void **)&v, &cnt, &cap, sizeof(*v));
-		if (!img) {
-			r = -ENOMEM;
-			goto out;
-		}
-		char buf[32];
-		store_col_text(s, 0, img->name, sizeof(img->name));
-		store_col_text(s, 1, img->format, sizeof(img->format));
-		store_col_text(s, 2, img->source_format, sizeof(img->source_format));
-		img->size_bytes = (uint64_t)sqlite3_column_int64(s, 3);
-		img->virtual_size_bytes = (uint64_t)sqlite3_column_int64(s, 4);
-		store_col_text(s, 5, img->sha256, sizeof(img->sha256));
-		store_col_text(s, 6, img->source_path, sizeof(img->source_path));
-		store_col_text(s, 7, img->path, sizeof(img->path));
-		store_col_text(s, 8, buf, sizeof(buf));
-		model_image_state_parse(buf, &img->state);
-		store_col_text(s, 9, img->task, sizeof(img->task));
-		store_col_text(s, 10, img->created_at, sizeof(img->created_at));
-	}
-	*out = v;
-	*n = cnt;
-	v = NULL;
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	free(v);
-	return r;
+	return store_list(st,
+			  "SELECT name, format, source_format, size_bytes, virtual_size_bytes,"
+			  " sha256, source_path, path, state, task, created_at FROM images"
+			  " ORDER BY name",
+			  sizeof(**out), store_image_row, (void **)out, n);
 }
 
 int store_task_put(struct store *st, const struct task_record *t)
@@ -522,67 +583,49 @@ int store_task_put(struct store *st, const struct task_record *t)
 	return r;
 }
 
+static void store_task_row(sqlite3_stmt *s, void *rec)
+{
+	struct task_record *t = rec;
+	char buf[32];
+	store_col_text(s, 0, t->id, sizeof(t->id));
+	store_col_text(s, 1, buf, sizeof(buf));
+	model_task_kind_parse(buf, &t->kind);
+	store_col_text(s, 2, t->target, sizeof(t->target));
+	store_col_text(s, 3, buf, sizeof(buf));
+	model_task_state_parse(buf, &t->state);
+	t->progress = sqlite3_column_int(s, 4);
+	store_col_text(s, 5, t->message, sizeof(t->message));
+	store_col_text(s, 6, t->error, sizeof(t->error));
+	store_col_text(s, 7, t->created_at, sizeof(t->created_at));
+	store_col_text(s, 8, t->finished_at, sizeof(t->finished_at));
+}
+
 int store_task_list(struct store *st, struct task_record **out, size_t *n)
 {
-	sqlite3_stmt *s = NULL;
-	struct task_record *v = NULL;
-	size_t cnt = 0, cap = 0;
-	int r = 0;
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT id, kind, target, state, progress, message, error, created_at,"
-			       " finished_at FROM tasks ORDER BY created_at DESC, rowid DESC",
-			       -1, &s, NULL) != SQLITE_OK) {
-		r = -EIO;
-		goto out;
-	}
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		struct task_record *t = store_row_slot((void **)&v, &cnt, &cap, sizeof(*v));
-		if (!t) {
-			r = -ENOMEM;
-			goto out;
-		}
-		char buf[32];
-		store_col_text(s, 0, t->id, sizeof(t->id));
-		store_col_text(s, 1, buf, sizeof(buf));
-		model_task_kind_parse(buf, &t->kind);
-		store_col_text(s, 2, t->target, sizeof(t->target));
-		store_col_text(s, 3, buf, sizeof(buf));
-		model_task_state_parse(buf, &t->state);
-		t->progress = sqlite3_column_int(s, 4);
-		store_col_text(s, 5, t->message, sizeof(t->message));
-		store_col_text(s, 6, t->error, sizeof(t->error));
-		store_col_text(s, 7, t->created_at, sizeof(t->created_at));
-		store_col_text(s, 8, t->finished_at, sizeof(t->finished_at));
-	}
-	*out = v;
-	*n = cnt;
-	v = NULL;
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	free(v);
-	return r;
+	return store_list(st,
+			  "SELECT id, kind, target, state, progress, message, error, created_at,"
+			  " finished_at FROM tasks ORDER BY created_at DESC, rowid DESC",
+			  sizeof(**out), store_task_row, (void **)out, n);
+}
+
+static int store_setting_row(sqlite3_stmt *s, void *ctx)
+{
+	char **value = ctx;
+	*value = strdup((const char *)sqlite3_column_text(s, 0));
+	return *value ? 1 : -ENOMEM;
 }
 
 int store_setting_get(struct store *st, const char *key, char **value)
 {
-	sqlite3_stmt *s = NULL;
-	int r = -ENOENT;
+	char *v = NULL;
 	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db, "SELECT value FROM settings WHERE key = ?", -1, &s, NULL) !=
-	    SQLITE_OK) {
-		r = -EIO;
-		goto out;
-	}
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		*value = strdup((const char *)sqlite3_column_text(s, 0));
-		r = *value ? 0 : -ENOMEM;
-	}
-out:
-	sqlite3_finalize(s);
+	int r = store_select(st, "SELECT value FROM settings WHERE key = ?", store_setting_row, &v,
+			     "t", key);
 	pthread_mutex_unlock(&st->lock);
+	if (r == 0 && !v)
+		r = -ENOENT;
+	if (r == 0)
+		*value = v;
 	return r;
 }
 
@@ -597,8 +640,9 @@ int store_setting_put(struct store *st, const char *key, const char *value)
 
 /* ---- tokens (auth.c) ---- */
 
-static void store_token_row(sqlite3_stmt *s, struct token_record *t)
+static void store_token_row(sqlite3_stmt *s, void *rec)
 {
+	struct token_record *t = rec;
 	char role[16];
 	memset(t, 0, sizeof(*t));
 	store_col_text(s, 0, t->id, sizeof(t->id));
@@ -650,78 +694,47 @@ out:
 	return r;
 }
 
+static int store_token_get_row(sqlite3_stmt *s, void *ctx)
+{
+	store_token_row(s, ctx);
+	return 1;
+}
+
 int store_token_get(struct store *st, const char *id, struct token_record *out)
 {
-	sqlite3_stmt *s = NULL;
-	int r = -ENOENT;
 	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db, "SELECT " STORE_TOKEN_COLS " FROM tokens WHERE id = ?", -1,
-			       &s, NULL) != SQLITE_OK) {
-		r = -EIO;
-		goto out;
-	}
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		store_token_row(s, out);
-		r = 0;
-	}
-out:
-	sqlite3_finalize(s);
+	out->id[0] = '\0';
+	int r = store_select(st, "SELECT " STORE_TOKEN_COLS " FROM tokens WHERE id = ?",
+			     store_token_get_row, out, "t", id);
 	pthread_mutex_unlock(&st->lock);
+	if (r == 0 && !out->id[0])
+		r = -ENOENT;
 	return r;
 }
 
 int store_token_list(struct store *st, struct token_record **out, size_t *n)
 {
-	sqlite3_stmt *s = NULL;
-	struct token_record *v = NULL;
-	size_t cnt = 0, cap = 0;
-	int r = 0;
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db, "SELECT " STORE_TOKEN_COLS " FROM tokens ORDER BY name", -1,
-			       &s, NULL) != SQLITE_OK) {
-		r = -EIO;
-		goto out;
-	}
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		struct token_record *t = store_row_slot((void **)&v, &cnt, &cap, sizeof(*v));
-		if (!t) {
-			r = -ENOMEM;
-			goto out;
-		}
-		store_token_row(s, t);
-	}
-	*out = v;
-	*n = cnt;
-	v = NULL;
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	free(v);
-	return r;
+	return store_list(st, "SELECT " STORE_TOKEN_COLS " FROM tokens ORDER BY name",
+			  sizeof(**out), store_token_row, (void **)out, n);
+}
+
+static int store_token_revoked_row(sqlite3_stmt *s, void *ctx)
+{
+	int *state = ctx;
+	*state = sqlite3_column_type(s, 0) != SQLITE_NULL ? -EALREADY : 0;
+	return 1;
 }
 
 int store_token_revoke(struct store *st, const char *id, int64_t when)
 {
-	sqlite3_stmt *s = NULL;
-	int r = 0;
+	int state = -ENOENT;
 	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db, "SELECT revoked FROM tokens WHERE id = ?", -1, &s, NULL) !=
-	    SQLITE_OK) {
-		r = -EIO;
-		goto out;
-	}
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(s) != SQLITE_ROW)
-		r = -ENOENT;
-	else if (sqlite3_column_type(s, 0) != SQLITE_NULL)
-		r = -EALREADY;
-	sqlite3_finalize(s);
-	s = NULL;
+	int r = store_select(st, "SELECT revoked FROM tokens WHERE id = ?", store_token_revoked_row,
+			     &state, "t", id);
+	if (r == 0)
+		r = state;
 	if (r == 0)
 		r = store_run(st, "UPDATE tokens SET revoked = ? WHERE id = ?", "it", when, id);
-out:
-	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->lock);
 	return r;
 }
@@ -740,13 +753,6 @@ int store_token_touch(struct store *st, const char *id, int64_t now)
 }
 
 /* Quotas are NULL in the table when unlimited. */
-static void store_bind_quota(sqlite3_stmt *s, int col, int64_t v)
-{
-	if (v < 0)
-		sqlite3_bind_null(s, col);
-	else
-		sqlite3_bind_int64(s, col, v);
-}
 
 static int64_t store_col_quota(sqlite3_stmt *s, int col)
 {
@@ -757,32 +763,13 @@ static int64_t store_col_quota(sqlite3_stmt *s, int col)
 
 int store_project_put(struct store *st, const struct project_record *p)
 {
-	sqlite3_stmt *s = NULL;
-	int r = 0;
 	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db,
-			       "INSERT OR REPLACE INTO projects (name, description, max_vms, max_vcpus,"
-			       " max_memory_mib, max_disk_gib, created_at, updated_at)"
-			       " VALUES (?,?,?,?,?,?,?,?)",
-			       -1, &s, NULL) != SQLITE_OK) {
-		log_error("store: cannot prepare statement: %s", sqlite3_errmsg(st->db));
-		r = -EIO;
-		goto out;
-	}
-	sqlite3_bind_text(s, 1, p->name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 2, p->description, -1, SQLITE_TRANSIENT);
-	store_bind_quota(s, 3, p->max_vms);
-	store_bind_quota(s, 4, p->max_vcpus);
-	store_bind_quota(s, 5, p->max_memory_mib);
-	store_bind_quota(s, 6, p->max_disk_gib);
-	sqlite3_bind_text(s, 7, p->created_at, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 8, p->updated_at, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		log_error("store: write failed: %s", sqlite3_errmsg(st->db));
-		r = -EIO;
-	}
-out:
-	sqlite3_finalize(s);
+	int r = store_run(st,
+			  "INSERT OR REPLACE INTO projects (name, description, max_vms, max_vcpus,"
+			  " max_memory_mib, max_disk_gib, created_at, updated_at)"
+			  " VALUES (?,?,?,?,?,?,?,?)",
+			  "ttqqqqtt", p->name, p->description, p->max_vms, p->max_vcpus,
+			  p->max_memory_mib, p->max_disk_gib, p->created_at, p->updated_at);
 	pthread_mutex_unlock(&st->lock);
 	return r;
 }
@@ -795,43 +782,25 @@ int store_project_delete(struct store *st, const char *name)
 	return r;
 }
 
+static void store_project_row(sqlite3_stmt *s, void *rec)
+{
+	struct project_record *p = rec;
+	store_col_text(s, 0, p->name, sizeof(p->name));
+	store_col_text(s, 1, p->description, sizeof(p->description));
+	p->max_vms = store_col_quota(s, 2);
+	p->max_vcpus = store_col_quota(s, 3);
+	p->max_memory_mib = store_col_quota(s, 4);
+	p->max_disk_gib = store_col_quota(s, 5);
+	store_col_text(s, 6, p->created_at, sizeof(p->created_at));
+	store_col_text(s, 7, p->updated_at, sizeof(p->updated_at));
+}
+
 int store_project_list(struct store *st, struct project_record **out, size_t *n)
 {
-	sqlite3_stmt *s = NULL;
-	struct project_record *v = NULL;
-	size_t cnt = 0, cap = 0;
-	int r = 0;
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT name, description, max_vms, max_vcpus, max_memory_mib,"
-			       " max_disk_gib, created_at, updated_at FROM projects ORDER BY name",
-			       -1, &s, NULL) != SQLITE_OK) {
-		r = -EIO;
-		goto out;
-	}
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		struct project_record *p = store_row_slot((void **)&v, &cnt, &cap, sizeof(*v));
-		if (!p) {
-			r = -ENOMEM;
-			goto out;
-		}
-		store_col_text(s, 0, p->name, sizeof(p->name));
-		store_col_text(s, 1, p->description, sizeof(p->description));
-		p->max_vms = store_col_quota(s, 2);
-		p->max_vcpus = store_col_quota(s, 3);
-		p->max_memory_mib = store_col_quota(s, 4);
-		p->max_disk_gib = store_col_quota(s, 5);
-		store_col_text(s, 6, p->created_at, sizeof(p->created_at));
-		store_col_text(s, 7, p->updated_at, sizeof(p->updated_at));
-	}
-	*out = v;
-	*n = cnt;
-	v = NULL;
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	free(v);
-	return r;
+	return store_list(st,
+			  "SELECT name, description, max_vms, max_vcpus, max_memory_mib,"
+			  " max_disk_gib, created_at, updated_at FROM projects ORDER BY name",
+			  sizeof(**out), store_project_row, (void **)out, n);
 }
 
 /* Documents (networks, firewalls): the table name is one of a fixed list,
@@ -871,40 +840,38 @@ int store_doc_delete(struct store *st, const char *table, const char *name)
 	return r;
 }
 
+static int store_doc_row(sqlite3_stmt *s, void *ctx)
+{
+	struct store_rows *rows = ctx;
+	char **slot = store_row_slot(&rows->v, &rows->cnt, &rows->cap, sizeof(char *));
+	const unsigned char *txt = sqlite3_column_text(s, 0);
+	if (!slot || !(*slot = strdup(txt ? (const char *)txt : "{}")))
+		return -ENOMEM;
+	return 0;
+}
+
 int store_doc_list(struct store *st, const char *table, char ***bodies, size_t *n)
 {
 	char sql[128];
-	sqlite3_stmt *s = NULL;
-	char **v = NULL;
-	size_t cnt = 0, cap = 0;
-	int r = 0;
+	struct store_rows rows = {0};
 	const char *t = store_doc_table(table);
 	if (!t)
 		return -EINVAL;
 	snprintf(sql, sizeof(sql), "SELECT body FROM %s ORDER BY name", t);
 	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-		r = -EIO;
-		goto out;
-	}
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		char **slot = store_row_slot((void **)&v, &cnt, &cap, sizeof(*v));
-		const unsigned char *txt = sqlite3_column_text(s, 0);
-		if (!slot || !(*slot = strdup(txt ? (const char *)txt : "{}"))) {
-			r = -ENOMEM;
-			goto out;
-		}
+	int r = store_select(st, sql, store_doc_row, &rows, "");
+	pthread_mutex_unlock(&st->lock);
+	char **v = rows.v;
+	if (r < 0) {
+		/* the slot that failed its strdup() holds NULL; free(NULL) is fine */
+		for (size_t i = 0; i < rows.cnt; i++)
+			free(v[i]);
+		free(v);
+		return r;
 	}
 	*bodies = v;
-	*n = cnt;
-	v = NULL;
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	for (size_t i = 0; v && i < cnt; i++)
-		free(v[i]);
-	free(v);
-	return r;
+	*n = rows.cnt;
+	return 0;
 }
 
 int store_protection_put(struct store *st, const char *kind, const char *key, const char *vm,
@@ -929,33 +896,31 @@ int store_protection_delete(struct store *st, const char *kind, const char *key)
 	return r;
 }
 
+static int store_protection_row(sqlite3_stmt *s, void *ctx)
+{
+	json_t *doc = json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
+	if (doc)
+		json_array_append_new(ctx, doc);
+	return 0;
+}
+
 int store_protection_list(struct store *st, const char *kind, const char *vm, json_t **out)
 {
-	sqlite3_stmt *s = NULL;
 	json_t *arr = json_array();
-	int r = 0;
+	if (!arr)
+		return -ENOMEM;
 	pthread_mutex_lock(&st->lock);
-	if (!arr || sqlite3_prepare_v2(st->db,
-				       vm ? "SELECT body FROM protection WHERE kind = ? AND vm = ?"
-					    " ORDER BY rowid" :
-					    "SELECT body FROM protection WHERE kind = ? ORDER BY rowid",
-				       -1, &s, NULL) != SQLITE_OK) {
-		r = arr ? -EIO : -ENOMEM;
-		goto out;
-	}
-	sqlite3_bind_text(s, 1, kind, -1, SQLITE_TRANSIENT);
-	if (vm)
-		sqlite3_bind_text(s, 2, vm, -1, SQLITE_TRANSIENT);
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		json_t *doc = json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
-		if (doc)
-			json_array_append_new(arr, doc);
+	int r = vm ? store_select(st,
+				  "SELECT body FROM protection WHERE kind = ? AND vm = ?"
+				  " ORDER BY rowid",
+				  store_protection_row, arr, "tt", kind, vm) :
+		     store_select(st, "SELECT body FROM protection WHERE kind = ? ORDER BY rowid",
+				  store_protection_row, arr, "t", kind);
+	pthread_mutex_unlock(&st->lock);
+	if (r < 0) {
+		json_decref(arr);
+		return r;
 	}
 	*out = arr;
-	arr = NULL;
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	json_decref(arr);
-	return r;
+	return 0;
 }
