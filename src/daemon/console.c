@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,8 +205,9 @@ static void *console_reader(void *arg)
 }
 
 /* Output to the client: the last 16 KiB first, then whatever comes. */
-static void console_writer(struct console_session *s)
+static void console_writer(void *arg)
 {
+	struct console_session *s = arg;
 	const struct engine_ops *ops = s->d->engine->ops;
 	char *buf = malloc(CONSOLE_WS_CHUNK);
 	struct engine_vm *seen = NULL;
@@ -246,35 +248,76 @@ static void console_writer(struct console_session *s)
 	free(buf);
 }
 
+int console_ws_open(int fd, size_t max_message, char **extra, size_t extra_len,
+		    struct ws_conn **out)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	/* A receive timeout lets the reading side notice shutdown and closure. */
+	struct timeval tv = {.tv_sec = 1};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	int r = ws_conn_new(fd, true, max_message, out);
+	if (r < 0)
+		return r;
+	if (extra_len) {
+		/* bytes the client sent right after the handshake */
+		(*out)->rbuf = (uint8_t *)*extra;
+		(*out)->rlen = (*out)->rcap = extra_len;
+		*extra = NULL;
+	}
+	return 0;
+}
+
+void console_ws_pump(int fd, void *(*reader)(void *), void (*writer)(void *), bool *done,
+		     void *arg)
+{
+	pthread_t t;
+	bool have_reader = pthread_create(&t, NULL, reader, arg) == 0;
+	if (!have_reader)
+		__atomic_store_n(done, true, __ATOMIC_RELEASE);
+	writer(arg);
+	__atomic_store_n(done, true, __ATOMIC_RELEASE);
+	/* wakes the reader out of its blocking receive */
+	shutdown(fd, SHUT_RD);
+	if (have_reader)
+		pthread_join(t, NULL);
+}
+
+int console_ws_keep_extra(const char *in, size_t n, char **extra, size_t *extra_len)
+{
+	if (!n)
+		return 0;
+	*extra = malloc(n);
+	if (!*extra)
+		return -ENOMEM;
+	memcpy(*extra, in, n);
+	*extra_len = n;
+	return 0;
+}
+
+void console_ws_reply_upgrade(struct http_req *req, MHD_UpgradeHandler upgraded,
+			      const char *accept, const char *protocol)
+{
+	struct MHD_Response *resp = MHD_create_response_for_upgrade(upgraded, NULL);
+	if (!resp) {
+		http_reply_errorf(req, 500, "internal", "cannot create the WebSocket upgrade");
+		return;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
+	MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+	if (protocol)
+		MHD_add_response_header(resp, "Sec-WebSocket-Protocol", protocol);
+	req->status = MHD_HTTP_SWITCHING_PROTOCOLS;
+	req->custom = resp;
+}
+
 static void *console_session_thread(void *arg)
 {
 	struct console_session *s = arg;
-	pthread_t reader;
-	bool have_reader = false;
-
-	int fl = fcntl(s->fd, F_GETFL);
-	if (fl >= 0)
-		fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK);
-	/* A receive timeout lets the reader notice shutdown and closure. */
-	struct timeval tv = {.tv_sec = 1};
-	setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (ws_conn_new(s->fd, true, 64 * 1024, &s->ws) < 0)
+	if (console_ws_open(s->fd, 64 * 1024, &s->extra, s->extra_len, &s->ws) < 0)
 		goto out;
-	if (s->extra_len) {
-		/* bytes the client sent right after the handshake */
-		s->ws->rbuf = (uint8_t *)s->extra;
-		s->ws->rlen = s->ws->rcap = s->extra_len;
-		s->extra = NULL;
-	}
-	if (pthread_create(&reader, NULL, console_reader, s) == 0)
-		have_reader = true;
-	else
-		console_set_done(s);
-	console_writer(s);
-	console_set_done(s);
-	shutdown(s->fd, SHUT_RD);
-	if (have_reader)
-		pthread_join(reader, NULL);
+	console_ws_pump(s->fd, console_reader, console_writer, &s->done, s);
 out:
 	ws_conn_free(s->ws);
 	MHD_upgrade_action(s->urh, MHD_UPGRADE_ACTION_CLOSE);
@@ -301,13 +344,8 @@ static void console_upgraded(void *cls, struct MHD_Connection *conn, void *con_c
 	s->vm = vm_get(req->d, req->params[0]);
 	if (!s->vm)
 		goto fail; /* deleted between the handshake and now */
-	if (extra_in_size) {
-		s->extra = malloc(extra_in_size);
-		if (!s->extra)
-			goto fail;
-		memcpy(s->extra, extra_in, extra_in_size);
-		s->extra_len = extra_in_size;
-	}
+	if (console_ws_keep_extra(extra_in, extra_in_size, &s->extra, &s->extra_len) < 0)
+		goto fail;
 	if (daemon_spawn(s->d, console_session_thread, s) == 0)
 		return;
 fail:
@@ -379,13 +417,5 @@ void console_ws(struct http_req *req)
 	if (!vm)
 		return;
 	vm_unref(req->d, vm);
-	struct MHD_Response *resp = MHD_create_response_for_upgrade(console_upgraded, NULL);
-	if (!resp) {
-		http_reply_errorf(req, 500, "internal", "cannot create the WebSocket upgrade");
-		return;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
-	MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
-	req->status = MHD_HTTP_SWITCHING_PROTOCOLS;
-	req->custom = resp;
+	console_ws_reply_upgrade(req, console_upgraded, accept, NULL);
 }

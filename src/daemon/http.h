@@ -156,6 +156,21 @@ int console_ws_handshake(struct http_req *req, const char *plain_hint,
 			 char accept[WS_ACCEPT_LEN + 1]);
 /* true when the client lists protocol in Sec-WebSocket-Protocol. */
 bool console_ws_offers(struct http_req *req, const char *protocol);
+/* Reply 101 with the accept key (and protocol, when not NULL); MHD calls
+ * upgraded() with the connection once the reply is sent. */
+void console_ws_reply_upgrade(struct http_req *req, MHD_UpgradeHandler upgraded,
+			      const char *accept, const char *protocol);
+/* Copy the n bytes the client sent right after the handshake (MHD's
+ * extra_in, only valid during the upgrade callback); none when n is 0. */
+int console_ws_keep_extra(const char *in, size_t n, char **extra, size_t *extra_len);
+/* Make an upgraded socket blocking with a 1 s receive timeout, wrap it in
+ * a server-side ws_conn and hand it the kept bytes (*extra becomes NULL). */
+int console_ws_open(int fd, size_t max_message, char **extra, size_t extra_len,
+		    struct ws_conn **out);
+/* Run reader(arg) on a new thread and writer(arg) on this one until both
+ * end; *done (__atomic) is set when either side can no longer run. */
+void console_ws_pump(int fd, void *(*reader)(void *), void (*writer)(void *), bool *done,
+		     void *arg);
 /* vnc.c: connect to a Unix stream socket; 0 and *out, or -errno. */
 int vnc_socket_connect(const char *path, int *out);
 

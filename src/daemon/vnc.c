@@ -12,12 +12,10 @@
  * browser cannot set headers on a WebSocket. noVNC asks for the "binary"
  * subprotocol; it is echoed when offered, as RFC 6455 §4.2.2 requires. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -90,8 +88,9 @@ static void *vnc_upstream(void *arg)
 }
 
 /* QEMU -> browser, on the session thread. */
-static void vnc_downstream(struct vnc_session *s)
+static void vnc_downstream(void *arg)
 {
+	struct vnc_session *s = arg;
 	uint8_t *buf = malloc(VNC_CHUNK);
 	if (!buf)
 		return;
@@ -112,33 +111,11 @@ static void vnc_downstream(struct vnc_session *s)
 static void *vnc_session_thread(void *arg)
 {
 	struct vnc_session *s = arg;
-	pthread_t up;
-	bool have_up = false;
-
-	int fl = fcntl(s->ws_fd, F_GETFL);
-	if (fl >= 0)
-		fcntl(s->ws_fd, F_SETFL, fl & ~O_NONBLOCK);
-	/* the receive timeout lets the upstream notice shutdown and closure */
-	struct timeval tv = {.tv_sec = 1};
-	setsockopt(s->ws_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	/* RFB messages from the client are small; a whole framebuffer
 	 * update goes the other way */
-	if (ws_conn_new(s->ws_fd, true, 1024 * 1024, &s->ws) < 0)
+	if (console_ws_open(s->ws_fd, 1024 * 1024, &s->extra, s->extra_len, &s->ws) < 0)
 		goto out;
-	if (s->extra_len) {
-		s->ws->rbuf = (uint8_t *)s->extra;
-		s->ws->rlen = s->ws->rcap = s->extra_len;
-		s->extra = NULL;
-	}
-	if (pthread_create(&up, NULL, vnc_upstream, s) == 0)
-		have_up = true;
-	else
-		vnc_set_done(s);
-	vnc_downstream(s);
-	vnc_set_done(s);
-	shutdown(s->ws_fd, SHUT_RD);
-	if (have_up)
-		pthread_join(up, NULL);
+	console_ws_pump(s->ws_fd, vnc_upstream, vnc_downstream, &s->done, s);
 out:
 	ws_conn_free(s->ws);
 	MHD_upgrade_action(s->urh, MHD_UPGRADE_ACTION_CLOSE);
@@ -170,13 +147,8 @@ static void vnc_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls,
 	vnc_socket_path(req->d, req->params[0], path, sizeof(path));
 	if (vnc_socket_connect(path, &s->vnc_fd) < 0)
 		goto fail; /* the VM stopped between the handshake and now */
-	if (extra_in_size) {
-		s->extra = malloc(extra_in_size);
-		if (!s->extra)
-			goto fail;
-		memcpy(s->extra, extra_in, extra_in_size);
-		s->extra_len = extra_in_size;
-	}
+	if (console_ws_keep_extra(extra_in, extra_in_size, &s->extra, &s->extra_len) < 0)
+		goto fail;
 	if (daemon_spawn(s->d, vnc_session_thread, s) == 0)
 		return;
 fail:
@@ -222,15 +194,6 @@ void vnc_ws(struct http_req *req)
 		return;
 	}
 	close(fd);
-	struct MHD_Response *resp = MHD_create_response_for_upgrade(vnc_upgraded, NULL);
-	if (!resp) {
-		http_reply_errorf(req, 500, "internal", "cannot create the WebSocket upgrade");
-		return;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
-	MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
-	if (console_ws_offers(req, "binary"))
-		MHD_add_response_header(resp, "Sec-WebSocket-Protocol", "binary");
-	req->status = MHD_HTTP_SWITCHING_PROTOCOLS;
-	req->custom = resp;
+	console_ws_reply_upgrade(req, vnc_upgraded, accept,
+				 console_ws_offers(req, "binary") ? "binary" : NULL);
 }
