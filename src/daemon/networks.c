@@ -857,10 +857,25 @@ static bool networks_in_use(struct daemon *d, const char *name, json_t *users)
 	return used;
 }
 
-static json_t *networks_json_full(const struct net_record *n)
+/* The reply of GET /api/v1/{kind}s/{name}: the document j (a network or a
+ * firewall, looked up under ns->lock) or 404 when there was none. */
+static void networks_reply_doc(struct http_req *req, const char *kind, json_t *j)
 {
-	json_t *j = networks_to_json(n, false);
-	return j;
+	if (!j) {
+		http_reply_errorf(req, 404, "not_found", "there is no %s named '%s'; list them "
+				  "with GET /api/v1/%ss", kind, req->params[0], kind);
+		return;
+	}
+	http_reply_json(req, 200, json_pack("{s:o}", kind, j));
+}
+
+/* 409 for a delete refused while VMs still use the object: fmt takes the
+ * object's name, then the JSON list of the VMs' names. */
+static void networks_reply_in_use(struct http_req *req, json_t *users, const char *fmt)
+{
+	char *list = json_dumps(users, JSON_COMPACT);
+	http_reply_errorf(req, 409, "conflict", fmt, req->params[0], list ? list : "");
+	free(list);
 }
 
 void networks_list(struct http_req *req)
@@ -870,7 +885,7 @@ void networks_list(struct http_req *req)
 
 	pthread_mutex_lock(&ns->lock);
 	for (size_t i = 0; i < ns->nr_nets; i++)
-		json_array_append_new(arr, networks_json_full(&ns->nets[i]));
+		json_array_append_new(arr, networks_to_json(&ns->nets[i], false));
 	pthread_mutex_unlock(&ns->lock);
 	http_reply_json(req, 200, json_pack("{s:o}", "networks", arr));
 }
@@ -883,14 +898,9 @@ void networks_get(struct http_req *req)
 	pthread_mutex_lock(&ns->lock);
 	struct net_record *n = networks_find_locked(ns, req->params[0]);
 	if (n)
-		j = networks_json_full(n);
+		j = networks_to_json(n, false);
 	pthread_mutex_unlock(&ns->lock);
-	if (!j) {
-		http_reply_errorf(req, 404, "not_found", "there is no network named '%s'; list them "
-				  "with GET /api/v1/networks", req->params[0]);
-		return;
-	}
-	http_reply_json(req, 200, json_pack("{s:o}", "network", j));
+	networks_reply_doc(req, "network", j);
 }
 
 void networks_create(struct http_req *req)
@@ -1046,7 +1056,7 @@ void networks_create(struct http_req *req)
 	log_info("network '%s' (%s on bridge %s) created", rec->name,
 		 rec->type == NET_TYPE_NAT ? "nat" : rec->type == NET_TYPE_ISOLATED ? "isolated" :
 		 "bridge", rec->bridge);
-	http_reply_json(req, 201, json_pack("{s:o}", "network", networks_json_full(rec)));
+	http_reply_json(req, 201, json_pack("{s:o}", "network", networks_to_json(rec, false)));
 out:
 	json_decref(body);
 	free(rec);
@@ -1105,7 +1115,7 @@ void networks_patch(struct http_req *req)
 	*n = *copy;
 	pthread_mutex_unlock(&ns->lock);
 	networks_changed(d);
-	http_reply_json(req, 200, json_pack("{s:o}", "network", networks_json_full(copy)));
+	http_reply_json(req, 200, json_pack("{s:o}", "network", networks_to_json(copy, false)));
 out:
 	json_decref(body);
 	free(copy);
@@ -1130,10 +1140,8 @@ void networks_delete(struct http_req *req)
 	}
 	pthread_mutex_unlock(&ns->lock);
 	if (networks_in_use(d, req->params[0], users)) {
-		char *list = json_dumps(users, JSON_COMPACT);
-		http_reply_errorf(req, 409, "conflict", "network '%s' is used by VMs %s; remove their "
-				  "NICs on it or delete them first", req->params[0], list ? list : "");
-		free(list);
+		networks_reply_in_use(req, users, "network '%s' is used by VMs %s; remove their "
+				      "NICs on it or delete them first");
 		json_decref(users);
 		return;
 	}
@@ -1176,12 +1184,7 @@ void firewalls_get(struct http_req *req)
 	if (f)
 		j = firewalls_to_json(f);
 	pthread_mutex_unlock(&ns->lock);
-	if (!j) {
-		http_reply_errorf(req, 404, "not_found", "there is no firewall named '%s'; list them "
-				  "with GET /api/v1/firewalls", req->params[0]);
-		return;
-	}
-	http_reply_json(req, 200, json_pack("{s:o}", "firewall", j));
+	networks_reply_doc(req, "firewall", j);
 }
 
 /* create (put=false) or replace (put=true) a rule set, then apply. */
@@ -1295,12 +1298,9 @@ void firewalls_delete(struct http_req *req)
 		return;
 	}
 	if (json_array_size(users)) {
-		char *list = json_dumps(users, JSON_COMPACT);
 		pthread_mutex_unlock(&ns->lock);
-		http_reply_errorf(req, 409, "conflict", "firewall '%s' is attached to NICs of VMs %s; "
-				  "detach it first (PATCH the VM's nics)", req->params[0],
-				  list ? list : "");
-		free(list);
+		networks_reply_in_use(req, users, "firewall '%s' is attached to NICs of VMs %s; "
+				      "detach it first (PATCH the VM's nics)");
 		json_decref(users);
 		return;
 	}
