@@ -143,20 +143,7 @@ int cli_backup_show(struct cli *cli, const struct cli_args *a)
 
 int cli_backup_delete(struct cli *cli, const struct cli_args *a)
 {
-	struct cli_response resp = {0};
-	char *path = NULL;
-	int ret = cli_path(&path, "/backups/%s", a->pos[0]);
-	if (ret == 0)
-		ret = cli_api(cli, "DELETE", path, NULL, &resp);
-	if (ret == 0) {
-		if (cli->json)
-			cli_print_raw_json(resp.body, resp.len);
-		else
-			printf("deleted backup %s\n", a->pos[0]);
-	}
-	free(path);
-	cli_response_clear(&resp);
-	return ret;
+	return cli_delete_item(cli, "backups", a->pos[0], "deleted backup %s\n");
 }
 
 int cli_backup_verify(struct cli *cli, const struct cli_args *a)

@@ -327,6 +327,16 @@ int cli_get_item(struct cli *cli, const char *collection, const char *name,
  * the object under `key`. Shared by vm show and image show. */
 int cli_show_print(struct cli *cli, const char *collection, const char *name, const char *key,
 		   void (*print)(const json_t *item));
+/* Send one request and print the reply: the JSON as is with --json, else
+ * `print` on the object under `key` (cli_send_item) or done_fmt, a line
+ * with one %s for name (cli_send_done). */
+int cli_send_item(struct cli *cli, const char *method, const char *path, json_t *body,
+		  const char *key, void (*print)(const json_t *item));
+int cli_send_done(struct cli *cli, const char *method, const char *path, json_t *body,
+		  const char *done_fmt, const char *name);
+/* DELETE /collection/name (escaped) and say so with done_fmt as above. */
+int cli_delete_item(struct cli *cli, const char *collection, const char *name,
+		    const char *done_fmt);
 int cli_list_print(struct cli *cli, const char *collection,
 		   int (*to_table)(const json_t *items, struct cli_table **out),
 		   const char *empty_msg);

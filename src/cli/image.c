@@ -148,22 +148,5 @@ int cli_image_show(struct cli *cli, const struct cli_args *a)
 
 int cli_image_delete(struct cli *cli, const struct cli_args *a)
 {
-	struct cli_response resp = {0};
-	char *path = NULL;
-	int ret;
-
-	ret = cli_path(&path, "/images/%s", a->pos[0]);
-	if (ret < 0)
-		goto out;
-	ret = cli_api(cli, "DELETE", path, NULL, &resp);
-	if (ret < 0)
-		goto out;
-	if (cli->json)
-		cli_print_raw_json(resp.body, resp.len);
-	else
-		printf("deleted image %s\n", a->pos[0]);
-out:
-	free(path);
-	cli_response_clear(&resp);
-	return ret;
+	return cli_delete_item(cli, "images", a->pos[0], "deleted image %s\n");
 }

@@ -342,21 +342,6 @@ static void net_print(const json_t *n)
 	cli_kv_print(stdout, keys, vals, ARRAY_SIZE(keys));
 }
 
-static int net_send(struct cli *cli, const char *method, const char *path, json_t *body,
-		    const char *done, const char *name)
-{
-	struct cli_response resp = {0};
-	int ret = cli_api(cli, method, path, body, &resp);
-
-	if (ret == 0) {
-		if (cli->json)
-			cli_print_raw_json(resp.body, resp.len);
-		else
-			printf("%s %s\n", done, name);
-	}
-	cli_response_clear(&resp);
-	return ret;
-}
 
 int cli_network_list(struct cli *cli, const struct cli_args *a)
 {
@@ -376,20 +361,14 @@ int cli_network_create(struct cli *cli, const struct cli_args *a)
 	int ret = cli_network_create_body(a, &body, cli->err, sizeof(cli->err));
 
 	if (ret == 0)
-		ret = net_send(cli, "POST", "/networks", body, "created network", a->pos[0]);
+		ret = cli_send_done(cli, "POST", "/networks", body, "created network %s\n", a->pos[0]);
 	json_decref(body);
 	return ret;
 }
 
 int cli_network_delete(struct cli *cli, const struct cli_args *a)
 {
-	char *path = NULL;
-	int ret = cli_path(&path, "/networks/%s", a->pos[0]);
-
-	if (ret == 0)
-		ret = net_send(cli, "DELETE", path, NULL, "deleted network", a->pos[0]);
-	free(path);
-	return ret;
+	return cli_delete_item(cli, "networks", a->pos[0], "deleted network %s\n");
 }
 
 int cli_network_forwards(struct cli *cli, const struct cli_args *a)
@@ -408,7 +387,8 @@ int cli_network_forwards(struct cli *cli, const struct cli_args *a)
 		ret = cli_path(&path, "/networks/%s", a->pos[0]);
 	}
 	if (ret == 0)
-		ret = net_send(cli, "PATCH", path, body, "set the port forwards of network", a->pos[0]);
+		ret = cli_send_done(cli, "PATCH", path, body, "set the port forwards of network %s\n",
+				    a->pos[0]);
 	json_decref(arr);
 	json_decref(body);
 	free(path);
@@ -476,8 +456,9 @@ static int fw_write(struct cli *cli, const struct cli_args *a, bool put)
 	if (ret == 0 && put)
 		ret = cli_path(&path, "/firewalls/%s", a->pos[0]);
 	if (ret == 0)
-		ret = net_send(cli, put ? "PUT" : "POST", put ? path : "/firewalls", body,
-			       put ? "replaced the rules of firewall" : "created firewall", a->pos[0]);
+		ret = cli_send_done(cli, put ? "PUT" : "POST", put ? path : "/firewalls", body,
+				    put ? "replaced the rules of firewall %s\n" : "created firewall %s\n",
+				    a->pos[0]);
 	json_decref(body);
 	free(path);
 	return ret;
@@ -495,11 +476,5 @@ int cli_firewall_set(struct cli *cli, const struct cli_args *a)
 
 int cli_firewall_delete(struct cli *cli, const struct cli_args *a)
 {
-	char *path = NULL;
-	int ret = cli_path(&path, "/firewalls/%s", a->pos[0]);
-
-	if (ret == 0)
-		ret = net_send(cli, "DELETE", path, NULL, "deleted firewall", a->pos[0]);
-	free(path);
-	return ret;
+	return cli_delete_item(cli, "firewalls", a->pos[0], "deleted firewall %s\n");
 }

@@ -285,3 +285,47 @@ out:
 	cli_response_clear(&resp);
 	return ret;
 }
+
+int cli_send_item(struct cli *cli, const char *method, const char *path, json_t *body,
+		  const char *key, void (*print)(const json_t *item))
+{
+	struct cli_response resp = {0};
+	int ret = cli_api(cli, method, path, body, &resp);
+
+	if (ret == 0) {
+		if (cli->json)
+			cli_print_raw_json(resp.body, resp.len);
+		else
+			print(json_object_get(resp.json, key));
+	}
+	cli_response_clear(&resp);
+	return ret;
+}
+
+int cli_send_done(struct cli *cli, const char *method, const char *path, json_t *body,
+		  const char *done_fmt, const char *name)
+{
+	struct cli_response resp = {0};
+	int ret = cli_api(cli, method, path, body, &resp);
+
+	if (ret == 0) {
+		if (cli->json)
+			cli_print_raw_json(resp.body, resp.len);
+		else
+			printf(done_fmt, name);
+	}
+	cli_response_clear(&resp);
+	return ret;
+}
+
+int cli_delete_item(struct cli *cli, const char *collection, const char *name,
+		    const char *done_fmt)
+{
+	char *path = NULL;
+	int ret = cli_path(&path, "/%s/%s", collection, name);
+
+	if (ret == 0)
+		ret = cli_send_done(cli, "DELETE", path, NULL, done_fmt, name);
+	free(path);
+	return ret;
+}

@@ -165,26 +165,18 @@ int cli_project_show(struct cli *cli, const struct cli_args *a)
 /* POST or PATCH, then print the project vesseld answered with. */
 static int project_send(struct cli *cli, const struct cli_args *a, bool create)
 {
-	struct cli_response resp = {0};
 	json_t *body = NULL;
 	char *path = NULL;
 	int ret = cli_project_body(a, create, &body, cli->err, sizeof(cli->err));
 	if (ret < 0)
 		goto out;
 	if (create)
-		ret = cli_api(cli, "POST", "/projects", body, &resp);
+		ret = cli_send_item(cli, "POST", "/projects", body, "project", project_print);
 	else if ((ret = cli_path(&path, "/projects/%s", a->pos[0])) == 0)
-		ret = cli_api(cli, "PATCH", path, body, &resp);
-	if (ret < 0)
-		goto out;
-	if (cli->json)
-		cli_print_raw_json(resp.body, resp.len);
-	else
-		project_print(json_object_get(resp.json, "project"));
+		ret = cli_send_item(cli, "PATCH", path, body, "project", project_print);
 out:
 	free(path);
 	json_decref(body);
-	cli_response_clear(&resp);
 	return ret;
 }
 
@@ -200,18 +192,5 @@ int cli_project_update(struct cli *cli, const struct cli_args *a)
 
 int cli_project_delete(struct cli *cli, const struct cli_args *a)
 {
-	struct cli_response resp = {0};
-	char *path = NULL;
-	int ret = cli_path(&path, "/projects/%s", a->pos[0]);
-	if (ret == 0)
-		ret = cli_api(cli, "DELETE", path, NULL, &resp);
-	if (ret == 0) {
-		if (cli->json)
-			cli_print_raw_json(resp.body, resp.len);
-		else
-			printf("project %s deleted\n", a->pos[0]);
-	}
-	free(path);
-	cli_response_clear(&resp);
-	return ret;
+	return cli_delete_item(cli, "projects", a->pos[0], "project %s deleted\n");
 }

@@ -100,19 +100,5 @@ int cli_token_list(struct cli *cli, const struct cli_args *a)
 
 int cli_token_revoke(struct cli *cli, const struct cli_args *a)
 {
-	struct cli_response resp = {0};
-	char *path = NULL;
-	int ret = cli_path(&path, "/tokens/%s", a->pos[0]);
-	if (ret < 0)
-		goto out;
-	if ((ret = cli_api(cli, "DELETE", path, NULL, &resp)) < 0)
-		goto out;
-	if (cli->json)
-		cli_print_raw_json(resp.body, resp.len);
-	else
-		printf("revoked token %s\n", a->pos[0]);
-out:
-	free(path);
-	cli_response_clear(&resp);
-	return ret;
+	return cli_delete_item(cli, "tokens", a->pos[0], "revoked token %s\n");
 }

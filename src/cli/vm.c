@@ -488,7 +488,6 @@ int cli_vm_show(struct cli *cli, const struct cli_args *a)
 
 int cli_vm_update(struct cli *cli, const struct cli_args *a)
 {
-	struct cli_response resp = {0};
 	json_t *body = NULL;
 	char *path = NULL;
 	int ret;
@@ -499,17 +498,10 @@ int cli_vm_update(struct cli *cli, const struct cli_args *a)
 	ret = cli_path(&path, "/vms/%s", a->pos[0]);
 	if (ret < 0)
 		goto out;
-	ret = cli_api(cli, "PATCH", path, body, &resp);
-	if (ret < 0)
-		goto out;
-	if (cli->json)
-		cli_print_raw_json(resp.body, resp.len);
-	else
-		vm_print(json_object_get(resp.json, "vm"));
+	ret = cli_send_item(cli, "PATCH", path, body, "vm", vm_print);
 out:
 	free(path);
 	json_decref(body);
-	cli_response_clear(&resp);
 	return ret;
 }
 
@@ -594,7 +586,6 @@ int cli_vm_resume(struct cli *cli, const struct cli_args *a)
 
 int cli_vm_delete(struct cli *cli, const struct cli_args *a)
 {
-	struct cli_response resp = {0};
 	char *path = NULL;
 	int ret;
 
@@ -611,18 +602,9 @@ int cli_vm_delete(struct cli *cli, const struct cli_args *a)
 		free(path);
 		path = ret == 0 ? full : NULL;
 	}
-	if (ret < 0)
-		goto out;
-	ret = cli_api(cli, "DELETE", path, NULL, &resp);
-	if (ret < 0)
-		goto out;
-	if (cli->json)
-		cli_print_raw_json(resp.body, resp.len);
-	else
-		printf("deleted VM %s\n", a->pos[0]);
-out:
+	if (ret == 0)
+		ret = cli_send_done(cli, "DELETE", path, NULL, "deleted VM %s\n", a->pos[0]);
 	free(path);
-	cli_response_clear(&resp);
 	return ret;
 }
 
