@@ -20,6 +20,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/qemu_img.h"
+#include "fake_daemon.h"
 #include "fake_engine.h"
 #include "harness.h"
 #include "lib/util.h"
@@ -159,26 +160,7 @@ TEST(setup)
 	snprintf(dir, sizeof(dir), "/tmp/vessel-test-api-XXXXXX");
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
-	snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%.200s/data", dir);
-	snprintf(cfg.socket_path, sizeof(cfg.socket_path), "%.200s", sock);
-	/* find a free TCP port */
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t sl = sizeof(sa);
-	bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	getsockname(fd, (struct sockaddr *)&sa, &sl);
-	tcp_port = ntohs(sa.sin_port);
-	close(fd);
-	snprintf(cfg.listen, sizeof(cfg.listen), "127.0.0.1:%d", tcp_port);
-	cfg.http_threads = 2;
-	char *err = NULL;
-	CHECK_EQ_INT(daemon_new(&cfg, fake_engine(), &d, &err), 0);
-	if (err)
-		fprintf(stderr, "  %s\n", err);
-	CHECK_EQ_INT(daemon_start(d, &err), 0);
-	if (err)
-		fprintf(stderr, "  %s\n", err);
-	free(err);
+	CHECK_EQ_INT(fake_daemon_start(&cfg, dir, &d, &tcp_port), 0);
 	struct stat st;
 	CHECK_EQ_INT(stat(sock, &st), 0);
 	CHECK_EQ_INT(st.st_mode & 0777, 0600);
