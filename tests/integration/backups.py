@@ -19,7 +19,6 @@ running. Deleting the VM asks what to do with its backups.
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -31,19 +30,6 @@ from vesseltest import log  # noqa: E402
 VM = "bk-1"
 READY = b"VESSEL-GUEST-READY"
 BOOT_TIMEOUT = 120
-
-
-def kernel_vm(d, name, kernel, initrd):
-    for src in (kernel, initrd):
-        dst = os.path.join(d.import_dir, os.path.basename(src))
-        if not os.path.exists(dst):
-            shutil.copyfile(src, dst)
-    body = {"name": name, "memory_mib": 256,
-            "boot": {"firmware": "kernel", "kernel": os.path.join(d.import_dir, os.path.basename(kernel)),
-                     "initrd": os.path.join(d.import_dir, os.path.basename(initrd)),
-                     "cmdline": "console=ttyS0 quiet"},
-            "disks": [{"size_gib": 1}]}
-    return d.api("POST", "vms", body, expect=201).json["vm"]
 
 
 def guest_dd(d, seek_mib, count_mib, tag):
@@ -101,7 +87,7 @@ def main(t):
     store = os.path.join(d.tmp, "store")
     d.extra_args += ["--backup-store", store]
     d.start()
-    kernel_vm(d, VM, kernel, initrd)
+    d.kernel_vm(VM, kernel, initrd, disks=[{"size_gib": 1}])
     d.api("POST", f"vms/{VM}/start", expect=200)
     d.console_wait(VM, READY, timeout=BOOT_TIMEOUT)
     disk_size = 1 << 30

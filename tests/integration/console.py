@@ -12,7 +12,6 @@
 - a console POST over 64 KiB is refused with 413.
 """
 import os
-import shutil
 import sys
 import time
 
@@ -28,13 +27,7 @@ def main(t):
     vt.need_vesseld()
     kernel_src, initrd_src = vt.need_guest("vmlinuz", "initramfs.img")
     d = t.daemon("console").start()
-    kernel = os.path.join(d.import_dir, "vmlinuz")
-    initrd = os.path.join(d.import_dir, "initramfs.img")
-    shutil.copyfile(kernel_src, kernel)
-    shutil.copyfile(initrd_src, initrd)
-    d.api("POST", "vms", {"name": VM, "memory_mib": 256,
-                          "boot": {"firmware": "kernel", "kernel": kernel, "initrd": initrd,
-                                   "cmdline": "console=ttyS0 quiet"}}, expect=201)
+    d.kernel_vm(VM, kernel_src, initrd_src)
 
     body, start, nxt = d.console_read(VM, 0)
     t.check(body == b"" and start == nxt, f"console of a VM that never ran: {len(body)} bytes, {start}..{nxt}")

@@ -17,7 +17,6 @@ VM asks about its snapshots first.
 """
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -29,19 +28,6 @@ from vesseltest import log  # noqa: E402
 VM = "snap-1"
 READY = b"VESSEL-GUEST-READY"
 BOOT_TIMEOUT = 120
-
-
-def kernel_vm(d, name, kernel, initrd):
-    for src in (kernel, initrd):
-        dst = os.path.join(d.import_dir, os.path.basename(src))
-        if not os.path.exists(dst):
-            shutil.copyfile(src, dst)
-    body = {"name": name, "memory_mib": 256,
-            "boot": {"firmware": "kernel", "kernel": os.path.join(d.import_dir, os.path.basename(kernel)),
-                     "initrd": os.path.join(d.import_dir, os.path.basename(initrd)),
-                     "cmdline": "console=ttyS0 quiet"},
-            "disks": [{"size_gib": 1}]}
-    return d.api("POST", "vms", body, expect=201).json["vm"]
 
 
 def read_pattern(d, name):
@@ -68,7 +54,7 @@ def main(t):
     vt.need_vesseld()
     kernel, initrd = vt.need_guest("vmlinuz", "initramfs.img")
     d = t.daemon("snap").start()
-    kernel_vm(d, VM, kernel, initrd)
+    d.kernel_vm(VM, kernel, initrd, disks=[{"size_gib": 1}])
     d.api("POST", f"vms/{VM}/start", expect=200)
     d.console_wait(VM, READY, timeout=BOOT_TIMEOUT)
 

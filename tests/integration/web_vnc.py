@@ -11,7 +11,6 @@
 - after the VM stops, vnc.sock is gone.
 """
 import os
-import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -45,13 +44,7 @@ def main(t):
     vt.need_vesseld()
     kernel_src, initrd_src = vt.need_guest("vmlinuz", "initramfs.img")
     d = t.daemon("web-vnc").start()
-    kernel = os.path.join(d.import_dir, "vmlinuz")
-    initrd = os.path.join(d.import_dir, "initramfs.img")
-    shutil.copyfile(kernel_src, kernel)
-    shutil.copyfile(initrd_src, initrd)
-    d.api("POST", "vms", {"name": VM, "memory_mib": 256,
-                          "boot": {"firmware": "kernel", "kernel": kernel, "initrd": initrd,
-                                   "cmdline": "console=ttyS0 quiet"}}, expect=201)
+    d.kernel_vm(VM, kernel_src, initrd_src)
     path = f"/api/v1/vms/{VM}/vnc/ws"
 
     ws, status, _, _ = vt.WebSocket.connect(f"{path}?token={d.token}", port=d.port)

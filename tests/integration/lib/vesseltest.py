@@ -557,6 +557,23 @@ class Daemon:
         img = self.api("GET", f"images/{name}", expect=200).json["image"]
         return img, task, progress, r.json
 
+    def kernel_vm(self, name, kernel, initrd, disks=None, memory_mib=256):
+        """Copy the guest's kernel and initramfs into the allowed dir (once) and
+        create a stopped VM that boots them directly, console on ttyS0, with the
+        given disks (none when None); returns the VM."""
+        paths = []
+        for src in (kernel, initrd):
+            dst = os.path.join(self.import_dir, os.path.basename(src))
+            if not os.path.exists(dst):
+                shutil.copyfile(src, dst)
+            paths.append(dst)
+        body = {"name": name, "memory_mib": memory_mib,
+                "boot": {"firmware": "kernel", "kernel": paths[0], "initrd": paths[1],
+                         "cmdline": "console=ttyS0 quiet"}}
+        if disks is not None:
+            body["disks"] = disks
+        return self.api("POST", "vms", body, expect=201).json["vm"]
+
     # -- console
 
     def console_read(self, name, since=0):
