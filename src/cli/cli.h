@@ -328,8 +328,10 @@ int cli_get_item(struct cli *cli, const char *collection, const char *name,
 int cli_show_print(struct cli *cli, const char *collection, const char *name, const char *key,
 		   void (*print)(const json_t *item));
 /* Send one request and print the reply: the JSON as is with --json, else
- * `print` on the object under `key` (cli_send_item) or done_fmt, a line
- * with one %s for name (cli_send_done). */
+ * print(reply, arg) (cli_send_print), `print` on the object under `key`
+ * (cli_send_item) or done_fmt, a line with one %s for name (cli_send_done). */
+int cli_send_print(struct cli *cli, const char *method, const char *path, json_t *body,
+		   void (*print)(const json_t *reply, const void *arg), const void *arg);
 int cli_send_item(struct cli *cli, const char *method, const char *path, json_t *body,
 		  const char *key, void (*print)(const json_t *item));
 int cli_send_done(struct cli *cli, const char *method, const char *path, json_t *body,

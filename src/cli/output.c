@@ -286,8 +286,8 @@ out:
 	return ret;
 }
 
-int cli_send_item(struct cli *cli, const char *method, const char *path, json_t *body,
-		  const char *key, void (*print)(const json_t *item))
+int cli_send_print(struct cli *cli, const char *method, const char *path, json_t *body,
+		   void (*print)(const json_t *reply, const void *arg), const void *arg)
 {
 	struct cli_response resp = {0};
 	int ret = cli_api(cli, method, path, body, &resp);
@@ -296,26 +296,45 @@ int cli_send_item(struct cli *cli, const char *method, const char *path, json_t 
 		if (cli->json)
 			cli_print_raw_json(resp.body, resp.len);
 		else
-			print(json_object_get(resp.json, key));
+			print(resp.json, arg);
 	}
 	cli_response_clear(&resp);
 	return ret;
 }
 
+struct output_item {
+	const char *key;
+	void (*print)(const json_t *item);
+};
+
+static void output_item_print(const json_t *reply, const void *arg)
+{
+	const struct output_item *it = arg;
+	it->print(json_object_get(reply, it->key));
+}
+
+int cli_send_item(struct cli *cli, const char *method, const char *path, json_t *body,
+		  const char *key, void (*print)(const json_t *item))
+{
+	struct output_item it = {key, print};
+	return cli_send_print(cli, method, path, body, output_item_print, &it);
+}
+
+struct output_done {
+	const char *fmt, *name;
+};
+
+static void output_done_print(const json_t *reply, const void *arg)
+{
+	const struct output_done *done = arg;
+	printf(done->fmt, done->name);
+}
+
 int cli_send_done(struct cli *cli, const char *method, const char *path, json_t *body,
 		  const char *done_fmt, const char *name)
 {
-	struct cli_response resp = {0};
-	int ret = cli_api(cli, method, path, body, &resp);
-
-	if (ret == 0) {
-		if (cli->json)
-			cli_print_raw_json(resp.body, resp.len);
-		else
-			printf(done_fmt, name);
-	}
-	cli_response_clear(&resp);
-	return ret;
+	struct output_done done = {done_fmt, name};
+	return cli_send_print(cli, method, path, body, output_done_print, &done);
 }
 
 int cli_delete_item(struct cli *cli, const char *collection, const char *name,

@@ -36,23 +36,6 @@ const struct cli_opt cli_schedule_add_opts[] = {
 	{NULL, 0, false},
 };
 
-/* Call the API on a path built from escaped names; print the raw JSON with
- * --json, else call print on the reply. */
-static int snapshot_call(struct cli *cli, const char *method, const char *path, json_t *body,
-			 void (*print)(const json_t *reply, void *opaque), void *opaque)
-{
-	struct cli_response resp = {0};
-	int ret = cli_api(cli, method, path, body, &resp);
-	if (ret == 0) {
-		if (cli->json)
-			cli_print_raw_json(resp.body, resp.len);
-		else
-			print(resp.json, opaque);
-	}
-	cli_response_clear(&resp);
-	return ret;
-}
-
 static const json_t *snapshot_find(const json_t *list, const char *name)
 {
 	size_t i;
@@ -81,7 +64,7 @@ static void snapshot_tree_print(const json_t *nodes, const json_t *flat, int dep
 	}
 }
 
-static void snapshot_list_print(const json_t *reply, void *opaque)
+static void snapshot_list_print(const json_t *reply, const void *opaque)
 {
 	const json_t *flat = json_object_get(reply, "snapshots");
 	if (json_array_size(flat) == 0) {
@@ -97,12 +80,12 @@ int cli_snapshot_list(struct cli *cli, const struct cli_args *a)
 	char *path = NULL;
 	int ret = cli_path(&path, "/vms/%s/snapshots", a->pos[0]);
 	if (ret == 0)
-		ret = snapshot_call(cli, "GET", path, NULL, snapshot_list_print, (void *)a->pos[0]);
+		ret = cli_send_print(cli, "GET", path, NULL, snapshot_list_print, a->pos[0]);
 	free(path);
 	return ret;
 }
 
-static void snapshot_print(const json_t *reply, void *opaque)
+static void snapshot_print(const json_t *reply, const void *opaque)
 {
 	const json_t *s = json_object_get(reply, "snapshot");
 	char used[32];
@@ -129,7 +112,7 @@ int cli_snapshot_create(struct cli *cli, const struct cli_args *a)
 	if (ret == 0 && desc)
 		json_object_set_new(body, "description", json_string(desc));
 	if (ret == 0)
-		ret = snapshot_call(cli, "POST", path, body, snapshot_print, "snapshot taken:");
+		ret = cli_send_print(cli, "POST", path, body, snapshot_print, "snapshot taken:");
 	json_decref(body);
 	free(path);
 	return ret;
@@ -140,12 +123,12 @@ int cli_snapshot_show(struct cli *cli, const struct cli_args *a)
 	char *path = NULL;
 	int ret = cli_path(&path, "/vms/%s/snapshots/%s", a->pos[0], a->pos[1]);
 	if (ret == 0)
-		ret = snapshot_call(cli, "GET", path, NULL, snapshot_print, NULL);
+		ret = cli_send_print(cli, "GET", path, NULL, snapshot_print, NULL);
 	free(path);
 	return ret;
 }
 
-static void snapshot_revert_print(const json_t *reply, void *opaque)
+static void snapshot_revert_print(const json_t *reply, const void *opaque)
 {
 	printf("VM %s reverted to snapshot %s; it is %s%s\n", cli_json_str(reply, "vm"),
 	       cli_json_str(reply, "reverted_to"), cli_json_str(reply, "state"),
@@ -159,13 +142,13 @@ int cli_snapshot_revert(struct cli *cli, const struct cli_args *a)
 	int ret = body ? cli_path(&path, "/vms/%s/snapshots/%s/revert", a->pos[0], a->pos[1]) :
 			 -ENOMEM;
 	if (ret == 0)
-		ret = snapshot_call(cli, "POST", path, body, snapshot_revert_print, NULL);
+		ret = cli_send_print(cli, "POST", path, body, snapshot_revert_print, NULL);
 	json_decref(body);
 	free(path);
 	return ret;
 }
 
-static void snapshot_deleted_print(const json_t *reply, void *opaque)
+static void snapshot_deleted_print(const json_t *reply, const void *opaque)
 {
 	printf("deleted %s %s\n", (const char *)opaque, cli_json_str(reply, "deleted"));
 }
@@ -178,7 +161,7 @@ int cli_snapshot_delete(struct cli *cli, const struct cli_args *a)
 					  "/vms/%s/snapshots/%s",
 			   a->pos[0], a->pos[1]);
 	if (ret == 0)
-		ret = snapshot_call(cli, "DELETE", path, NULL, snapshot_deleted_print, "snapshot");
+		ret = cli_send_print(cli, "DELETE", path, NULL, snapshot_deleted_print, "snapshot");
 	free(path);
 	return ret;
 }
@@ -195,7 +178,7 @@ static void schedule_line(const json_t *s)
 	       cli_json_int(s, "keep_age_s", 0), cli_json_str(s, "next_run"));
 }
 
-static void schedule_print(const json_t *reply, void *opaque)
+static void schedule_print(const json_t *reply, const void *opaque)
 {
 	printf("schedule added: ");
 	schedule_line(json_object_get(reply, "schedule"));
@@ -232,14 +215,14 @@ int cli_schedule_add(struct cli *cli, const struct cli_args *a)
 		json_object_set_new(body, "start_at", json_string(start));
 	ret = cli_path(&path, "/vms/%s/schedules", a->pos[0]);
 	if (ret == 0)
-		ret = snapshot_call(cli, "POST", path, body, schedule_print, NULL);
+		ret = cli_send_print(cli, "POST", path, body, schedule_print, NULL);
 out:
 	json_decref(body);
 	free(path);
 	return ret;
 }
 
-static void schedule_list_print(const json_t *reply, void *opaque)
+static void schedule_list_print(const json_t *reply, const void *opaque)
 {
 	const json_t *list = json_object_get(reply, "schedules");
 	size_t i;
@@ -255,7 +238,7 @@ int cli_schedule_list(struct cli *cli, const struct cli_args *a)
 	char *path = NULL;
 	int ret = cli_path(&path, "/vms/%s/schedules", a->pos[0]);
 	if (ret == 0)
-		ret = snapshot_call(cli, "GET", path, NULL, schedule_list_print, (void *)a->pos[0]);
+		ret = cli_send_print(cli, "GET", path, NULL, schedule_list_print, a->pos[0]);
 	free(path);
 	return ret;
 }
@@ -265,7 +248,7 @@ int cli_schedule_delete(struct cli *cli, const struct cli_args *a)
 	char *path = NULL;
 	int ret = cli_path(&path, "/vms/%s/schedules/%s", a->pos[0], a->pos[1]);
 	if (ret == 0)
-		ret = snapshot_call(cli, "DELETE", path, NULL, snapshot_deleted_print, "schedule");
+		ret = cli_send_print(cli, "DELETE", path, NULL, snapshot_deleted_print, "schedule");
 	free(path);
 	return ret;
 }
