@@ -16,20 +16,8 @@
 
 static ssize_t project_index_locked(struct daemon *d, const char *name, size_t *insert_at)
 {
-	size_t lo = 0, hi = d->nr_projects;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(d->projects[mid]->name, name);
-		if (c == 0)
-			return (ssize_t)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (insert_at)
-		*insert_at = lo;
-	return -1;
+	return util_name_index((void *const *)d->projects, d->nr_projects,
+			       offsetof(struct project_record, name), name, insert_at);
 }
 
 const struct project_record *project_find_locked(struct daemon *d, const char *name)

@@ -26,20 +26,8 @@
 
 static ssize_t vm_index_locked(struct daemon *d, const char *name, size_t *insert_at)
 {
-	size_t lo = 0, hi = d->nr_vms;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(d->vms[mid]->rec.name, name);
-		if (c == 0)
-			return (ssize_t)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (insert_at)
-		*insert_at = lo;
-	return -1;
+	return util_name_index((void *const *)d->vms, d->nr_vms, offsetof(struct vm, rec.name),
+			       name, insert_at);
 }
 
 static struct vm *vm_alloc(const struct vm_record *rec)

@@ -107,3 +107,22 @@ int util_read_all(int fd, void *buf, size_t len)
 	}
 	return 0;
 }
+
+ptrdiff_t util_name_index(void *const *items, size_t n, size_t name_off, const char *name,
+			  size_t *insert_at)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp((const char *)items[mid] + name_off, name);
+		if (c == 0)
+			return (ptrdiff_t)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (insert_at)
+		*insert_at = lo;
+	return -1;
+}

@@ -37,4 +37,10 @@ uint64_t util_now_ns(void);
 int util_write_all(int fd, const void *buf, size_t len);
 int util_read_all(int fd, void *buf, size_t len);
 
+/* Binary search of an array of n pointers to structs kept sorted by a name
+ * (a char array name_off bytes into each struct): the index of name, or -1
+ * with *insert_at (when not NULL) where it would go. */
+ptrdiff_t util_name_index(void *const *items, size_t n, size_t name_off, const char *name,
+			  size_t *insert_at);
+
 #endif

@@ -2,6 +2,7 @@
 #include "lib/util.h"
 
 #include <errno.h>
+#include <stddef.h>
 
 #include "harness.h"
 
@@ -48,6 +49,29 @@ TEST(dns_label)
 	CHECK(!util_is_dns_label("a.b"));
 	CHECK(!util_is_dns_label("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 	CHECK(util_is_dns_label("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+}
+
+struct named {
+	int id;
+	char name[8];
+};
+
+TEST(name_index)
+{
+	struct named a = {1, "alpha"}, c = {2, "charlie"}, e = {3, "echo"};
+	struct named *sorted[] = {&a, &c, &e};
+	size_t at = 99;
+	size_t off = offsetof(struct named, name);
+	CHECK_EQ_INT(util_name_index((void *const *)sorted, 3, off, "alpha", NULL), 0);
+	CHECK_EQ_INT(util_name_index((void *const *)sorted, 3, off, "echo", NULL), 2);
+	CHECK_EQ_INT(util_name_index((void *const *)sorted, 3, off, "delta", &at), -1);
+	CHECK_EQ_INT(at, 2);
+	CHECK_EQ_INT(util_name_index((void *const *)sorted, 3, off, "aa", &at), -1);
+	CHECK_EQ_INT(at, 0);
+	CHECK_EQ_INT(util_name_index((void *const *)sorted, 3, off, "zulu", &at), -1);
+	CHECK_EQ_INT(at, 3);
+	CHECK_EQ_INT(util_name_index((void *const *)sorted, 0, off, "alpha", &at), -1);
+	CHECK_EQ_INT(at, 0);
 }
 
 HARNESS_MAIN
