@@ -450,9 +450,26 @@ static void metrics_render_host(FILE *f, const struct metrics_snapshot *s)
 		fprintf(f, "vessel_host_memory_used_bytes %" PRIu64 "\n", s->memory_used_bytes);
 }
 
-static void metrics_render_vms(FILE *f, const struct metrics_snapshot *s)
+/* One per-vCPU counter family: CPU time, or (wait) time spent runnable. */
+static void metrics_render_vcpus(FILE *f, const struct metrics_snapshot *s, const char *family,
+				 const char *help, bool wait)
 {
 	char idx[16];
+	metrics_family(f, family, "counter", help);
+	for (size_t i = 0; i < s->nr_vms; i++) {
+		const struct metrics_vm *vm = &s->vms[i];
+		for (unsigned c = 0; vm->have_stats && c < vm->stats.nr_vcpus; c++) {
+			if (!(wait ? vm->vcpu[c].have_wait : vm->vcpu[c].have_cpu))
+				continue;
+			snprintf(idx, sizeof(idx), "%u", vm->vcpu[c].index);
+			metrics_vm_label2(f, family, vm, "vcpu", idx);
+			metrics_double(f, wait ? vm->vcpu[c].wait_seconds : vm->vcpu[c].cpu_seconds);
+		}
+	}
+}
+
+static void metrics_render_vms(FILE *f, const struct metrics_snapshot *s)
+{
 	metrics_family(f, "vessel_vm_info", "gauge",
 		       "Project and priority of each VM; always 1.");
 	for (size_t i = 0; i < s->nr_vms; i++) {
@@ -463,31 +480,11 @@ static void metrics_render_vms(FILE *f, const struct metrics_snapshot *s)
 		metrics_label_value_write(f, vm->project[0] ? vm->project : MODEL_PROJECT_DEFAULT);
 		fprintf(f, ",priority=\"%s\"} 1\n", model_priority_name(vm->priority));
 	}
-	metrics_family(f, "vessel_vm_vcpu_seconds_total", "counter",
-		       "CPU time of each vCPU thread of a running VM (user + system).");
-	for (size_t i = 0; i < s->nr_vms; i++) {
-		const struct metrics_vm *vm = &s->vms[i];
-		for (unsigned c = 0; vm->have_stats && c < vm->stats.nr_vcpus; c++) {
-			if (!vm->vcpu[c].have_cpu)
-				continue;
-			snprintf(idx, sizeof(idx), "%u", vm->vcpu[c].index);
-			metrics_vm_label2(f, "vessel_vm_vcpu_seconds_total", vm, "vcpu", idx);
-			metrics_double(f, vm->vcpu[c].cpu_seconds);
-		}
-	}
-	metrics_family(f, "vessel_vm_vcpu_wait_seconds_total", "counter",
-		       "Time each vCPU thread was runnable but waiting for a host CPU "
-		       "(schedstat run delay): the host-side view of steal time.");
-	for (size_t i = 0; i < s->nr_vms; i++) {
-		const struct metrics_vm *vm = &s->vms[i];
-		for (unsigned c = 0; vm->have_stats && c < vm->stats.nr_vcpus; c++) {
-			if (!vm->vcpu[c].have_wait)
-				continue;
-			snprintf(idx, sizeof(idx), "%u", vm->vcpu[c].index);
-			metrics_vm_label2(f, "vessel_vm_vcpu_wait_seconds_total", vm, "vcpu", idx);
-			metrics_double(f, vm->vcpu[c].wait_seconds);
-		}
-	}
+	metrics_render_vcpus(f, s, "vessel_vm_vcpu_seconds_total",
+			     "CPU time of each vCPU thread of a running VM (user + system).", false);
+	metrics_render_vcpus(f, s, "vessel_vm_vcpu_wait_seconds_total",
+			     "Time each vCPU thread was runnable but waiting for a host CPU "
+			     "(schedstat run delay): the host-side view of steal time.", true);
 	metrics_family(f, "vessel_vm_balloon_bytes", "gauge",
 		       "Memory the guest holds now, as the virtio balloon reports it.");
 	for (size_t i = 0; i < s->nr_vms; i++) {
