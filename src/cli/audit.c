@@ -106,34 +106,25 @@ int cli_audit_query(const struct cli_args *a, time_t now, char **out)
 	return *out ? 0 : -ENOMEM;
 }
 
+static int audit_row(struct cli_table *t, const json_t *e)
+{
+	char line[24], result[16];
+	snprintf(line, sizeof(line), "%lld", cli_json_int(e, "line", 0));
+	snprintf(result, sizeof(result), "%lld", cli_json_int(e, "result", 0));
+	const char *damaged = cli_json_str(e, "damaged");
+	const char *row[] = {
+		line, damaged ? damaged : cli_json_str(e, "time"), cli_json_str(e, "token"),
+		cli_json_str(e, "role"), cli_json_str(e, "client"), cli_json_str(e, "method"),
+		cli_json_str(e, "path"), cli_json_str(e, "object"), damaged ? NULL : result,
+	};
+	return cli_table_add_row(t, row);
+}
+
 int cli_audit_table(const json_t *entries, struct cli_table **out)
 {
 	static const char *const hdr[] = {">LINE", "TIME", "TOKEN", "ROLE", "CLIENT", "METHOD",
 					  "PATH", "OBJECT", ">RESULT"};
-	struct cli_table *t = NULL;
-	size_t i;
-	json_t *e;
-	int ret = cli_table_new(ARRAY_SIZE(hdr), hdr, &t);
-	if (ret < 0)
-		goto out;
-	json_array_foreach(entries, i, e) {
-		char line[24], result[16];
-		snprintf(line, sizeof(line), "%lld", cli_json_int(e, "line", 0));
-		snprintf(result, sizeof(result), "%lld", cli_json_int(e, "result", 0));
-		const char *damaged = cli_json_str(e, "damaged");
-		const char *row[] = {
-			line, damaged ? damaged : cli_json_str(e, "time"), cli_json_str(e, "token"),
-			cli_json_str(e, "role"), cli_json_str(e, "client"), cli_json_str(e, "method"),
-			cli_json_str(e, "path"), cli_json_str(e, "object"), damaged ? NULL : result,
-		};
-		if ((ret = cli_table_add_row(t, row)) < 0)
-			goto out;
-	}
-	*out = t;
-	t = NULL;
-out:
-	cli_table_free(t);
-	return ret;
+	return cli_table_build(entries, ARRAY_SIZE(hdr), hdr, audit_row, out);
 }
 
 int cli_audit_list(struct cli *cli, const struct cli_args *a)

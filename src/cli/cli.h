@@ -93,6 +93,10 @@ void cli_table_free(struct cli_table *t);
 int cli_table_add_row(struct cli_table *t, const char *const *cells);
 /* Print with columns separated by two spaces, no trailing blanks. */
 void cli_table_print(const struct cli_table *t, FILE *f);
+/* A table with these headers and one row per element of the JSON array
+ * items, each added by add_row (with cli_table_add_row). */
+int cli_table_build(const json_t *items, size_t ncols, const char *const *headers,
+		    int (*add_row)(struct cli_table *t, const json_t *item), struct cli_table **out);
 size_t cli_table_rows(const struct cli_table *t);
 
 /* Print "key: value" lines with the colons aligned; keys/values NULL-ended. */

@@ -282,33 +282,24 @@ int cli_nics_body(const struct cli_args *a, json_t *body, char *err, size_t errl
 	return 0;
 }
 
+static int net_row(struct cli_table *t, const json_t *n)
+{
+	char mtu[16] = "", dhcp[48] = "";
+	if (cli_json_int(n, "mtu", 0))
+		snprintf(mtu, sizeof(mtu), "%lld", cli_json_int(n, "mtu", 0));
+	if (cli_json_str(n, "dhcp_start"))
+		snprintf(dhcp, sizeof(dhcp), "%s-%s", cli_json_str(n, "dhcp_start"),
+			 cli_json_str(n, "dhcp_end"));
+	const char *row[] = {cli_json_str(n, "name"), cli_json_str(n, "type"),
+			     cli_json_str(n, "bridge"), cli_json_str(n, "subnet"),
+			     mtu[0] ? mtu : NULL, dhcp[0] ? dhcp : NULL};
+	return cli_table_add_row(t, row);
+}
+
 static int net_table(const json_t *nets, struct cli_table **out)
 {
 	static const char *const hdr[] = {"NAME", "TYPE", "BRIDGE", "SUBNET", "MTU", "DHCP"};
-	struct cli_table *t = NULL;
-	size_t i;
-	json_t *n;
-	int ret = cli_table_new(ARRAY_SIZE(hdr), hdr, &t);
-
-	json_array_foreach(nets, i, n) {
-		char mtu[16] = "", dhcp[48] = "";
-		if (cli_json_int(n, "mtu", 0))
-			snprintf(mtu, sizeof(mtu), "%lld", cli_json_int(n, "mtu", 0));
-		if (cli_json_str(n, "dhcp_start"))
-			snprintf(dhcp, sizeof(dhcp), "%s-%s", cli_json_str(n, "dhcp_start"),
-				 cli_json_str(n, "dhcp_end"));
-		const char *row[] = {cli_json_str(n, "name"), cli_json_str(n, "type"),
-				     cli_json_str(n, "bridge"), cli_json_str(n, "subnet"),
-				     mtu[0] ? mtu : NULL, dhcp[0] ? dhcp : NULL};
-		if (ret == 0)
-			ret = cli_table_add_row(t, row);
-	}
-	if (ret == 0) {
-		*out = t;
-		t = NULL;
-	}
-	cli_table_free(t);
-	return ret;
+	return cli_table_build(nets, ARRAY_SIZE(hdr), hdr, net_row, out);
 }
 
 static void net_print(const json_t *n)
@@ -395,28 +386,19 @@ int cli_network_forwards(struct cli *cli, const struct cli_args *a)
 	return ret == -EINVAL && !cli->err[0] ? -EINVAL : ret;
 }
 
+static int fw_row(struct cli_table *t, const json_t *f)
+{
+	char n[16];
+	snprintf(n, sizeof(n), "%zu", json_array_size(json_object_get(f, "rules")));
+	const char *row[] = {cli_json_str(f, "name"), cli_json_str(f, "default_inbound"),
+			     cli_json_str(f, "default_outbound"), n};
+	return cli_table_add_row(t, row);
+}
+
 static int fw_table(const json_t *fws, struct cli_table **out)
 {
 	static const char *const hdr[] = {"NAME", "INBOUND", "OUTBOUND", ">RULES"};
-	struct cli_table *t = NULL;
-	size_t i;
-	json_t *f;
-	int ret = cli_table_new(ARRAY_SIZE(hdr), hdr, &t);
-
-	json_array_foreach(fws, i, f) {
-		char n[16];
-		snprintf(n, sizeof(n), "%zu", json_array_size(json_object_get(f, "rules")));
-		const char *row[] = {cli_json_str(f, "name"), cli_json_str(f, "default_inbound"),
-				     cli_json_str(f, "default_outbound"), n};
-		if (ret == 0)
-			ret = cli_table_add_row(t, row);
-	}
-	if (ret == 0) {
-		*out = t;
-		t = NULL;
-	}
-	cli_table_free(t);
-	return ret;
+	return cli_table_build(fws, ARRAY_SIZE(hdr), hdr, fw_row, out);
 }
 
 static void fw_print(const json_t *f)

@@ -118,6 +118,26 @@ int cli_table_add_row(struct cli_table *t, const char *const *cells)
 	return 0;
 }
 
+int cli_table_build(const json_t *items, size_t ncols, const char *const *headers,
+		    int (*add_row)(struct cli_table *t, const json_t *item), struct cli_table **out)
+{
+	struct cli_table *t = NULL;
+	size_t i;
+	json_t *item;
+	int ret = cli_table_new(ncols, headers, &t);
+	if (ret < 0)
+		goto out;
+	json_array_foreach(items, i, item) {
+		if ((ret = add_row(t, item)) < 0)
+			goto out;
+	}
+	*out = t;
+	t = NULL;
+out:
+	cli_table_free(t);
+	return ret;
+}
+
 size_t cli_table_rows(const struct cli_table *t)
 {
 	return t->nrows - 1;

@@ -109,32 +109,23 @@ static void project_cell(const json_t *p, const char *key, uint64_t unit, char *
 	snprintf(buf, len, "%s/%s", u, json_is_integer(q) ? l : "-");
 }
 
+static int project_row(struct cli_table *t, const json_t *p)
+{
+	char vms[48], vcpus[48], mem[80], disk[80];
+	project_cell(p, "vms", 0, vms, sizeof(vms));
+	project_cell(p, "vcpus", 0, vcpus, sizeof(vcpus));
+	project_cell(p, "memory_mib", MiB, mem, sizeof(mem));
+	project_cell(p, "disk_gib", GiB, disk, sizeof(disk));
+	const char *desc = cli_json_str(p, "description");
+	const char *row[] = {cli_json_str(p, "name"), vms, vcpus, mem, disk,
+			     desc && *desc ? desc : NULL};
+	return cli_table_add_row(t, row);
+}
+
 int cli_project_table(const json_t *projects, struct cli_table **out)
 {
 	static const char *const hdr[] = {"NAME", ">VMS", ">VCPUS", ">MEMORY", ">DISK", "DESCRIPTION"};
-	struct cli_table *t = NULL;
-	size_t i;
-	json_t *p;
-	int ret = cli_table_new(ARRAY_SIZE(hdr), hdr, &t);
-	if (ret < 0)
-		goto out;
-	json_array_foreach(projects, i, p) {
-		char vms[48], vcpus[48], mem[80], disk[80];
-		project_cell(p, "vms", 0, vms, sizeof(vms));
-		project_cell(p, "vcpus", 0, vcpus, sizeof(vcpus));
-		project_cell(p, "memory_mib", MiB, mem, sizeof(mem));
-		project_cell(p, "disk_gib", GiB, disk, sizeof(disk));
-		const char *desc = cli_json_str(p, "description");
-		const char *row[] = {cli_json_str(p, "name"), vms, vcpus, mem, disk,
-				     desc && *desc ? desc : NULL};
-		if ((ret = cli_table_add_row(t, row)) < 0)
-			goto out;
-	}
-	*out = t;
-	t = NULL;
-out:
-	cli_table_free(t);
-	return ret;
+	return cli_table_build(projects, ARRAY_SIZE(hdr), hdr, project_row, out);
 }
 
 static void project_print(const json_t *p)

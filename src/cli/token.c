@@ -36,31 +36,22 @@ int cli_token_create_body(const struct cli_args *a, json_t **out, char *err, siz
 	return 0;
 }
 
+static int token_row(struct cli_table *t, const json_t *tok)
+{
+	const char *row[] = {
+		cli_json_str(tok, "id"), cli_json_str(tok, "name"), cli_json_str(tok, "role"),
+		cli_json_str(tok, "project"), cli_json_str(tok, "created_at"),
+		cli_json_str(tok, "expires_at"), cli_json_str(tok, "last_used_at"),
+		cli_json_str(tok, "revoked_at"),
+	};
+	return cli_table_add_row(t, row);
+}
+
 int cli_token_table(const json_t *tokens, struct cli_table **out)
 {
 	static const char *const hdr[] = {"ID", "NAME", "ROLE", "PROJECT", "CREATED", "EXPIRES",
 					  "LAST-USED", "REVOKED"};
-	struct cli_table *t = NULL;
-	size_t i;
-	json_t *tok;
-	int ret = cli_table_new(ARRAY_SIZE(hdr), hdr, &t);
-	if (ret < 0)
-		goto out;
-	json_array_foreach(tokens, i, tok) {
-		const char *row[] = {
-			cli_json_str(tok, "id"), cli_json_str(tok, "name"), cli_json_str(tok, "role"),
-			cli_json_str(tok, "project"), cli_json_str(tok, "created_at"),
-			cli_json_str(tok, "expires_at"), cli_json_str(tok, "last_used_at"),
-			cli_json_str(tok, "revoked_at"),
-		};
-		if ((ret = cli_table_add_row(t, row)) < 0)
-			goto out;
-	}
-	*out = t;
-	t = NULL;
-out:
-	cli_table_free(t);
-	return ret;
+	return cli_table_build(tokens, ARRAY_SIZE(hdr), hdr, token_row, out);
 }
 
 int cli_token_create(struct cli *cli, const struct cli_args *a)
