@@ -90,11 +90,26 @@ int dnsmasq_spawn(const char *binary, const char *conf_path, const char *log_pat
 	return r;
 }
 
+/* Read /proc/PID/FILE into buf, NUL-terminated: its length, or <= 0 when
+ * the process is gone or the file is empty. */
+static ssize_t dnsmasq_proc_read(pid_t pid, const char *file, char *buf, size_t cap)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n > 0)
+		buf[n] = '\0';
+	return n;
+}
+
 bool dnsmasq_alive(pid_t pid, const char *conf_path)
 {
-	char path[64], buf[8192], want[4200];
+	char buf[8192], want[4200];
 	ssize_t n;
-	int fd;
 	bool found = false;
 
 	if (pid <= 0)
@@ -103,15 +118,8 @@ bool dnsmasq_alive(pid_t pid, const char *conf_path)
 	 * zombie. Only when /proc says it is a dnsmasq whose parent is us:
 	 * vesseld must never reap another child (a QEMU's exit status belongs
 	 * to the engine), even one that reused an old dnsmasq pid. */
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if ((n = dnsmasq_proc_read(pid, "stat", buf, sizeof(buf))) <= 0)
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
 	char *rp = strrchr(buf, ')');
 	int ppid = 0;
 	char state = 0;
@@ -124,15 +132,8 @@ bool dnsmasq_alive(pid_t pid, const char *conf_path)
 	}
 	if (state == 'Z')
 		return false;
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if ((n = dnsmasq_proc_read(pid, "cmdline", buf, sizeof(buf))) <= 0)
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
 	snprintf(want, sizeof(want), "--conf-file=%s", conf_path);
 	for (char *a = buf; a < buf + n; a += strlen(a) + 1)
 		if (strcmp(a, want) == 0)
