@@ -12,4 +12,7 @@
 int fake_daemon_start(struct daemon_config *cfg, const char *dir, struct daemon **out,
 		      int *tcp_port);
 
+/* A TCP connection to the daemon on 127.0.0.1:tcp_port: the fd, or -1. */
+int fake_daemon_connect(int tcp_port);
+
 #endif

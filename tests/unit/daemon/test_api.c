@@ -436,10 +436,8 @@ TEST(console_from_logs_after_restart)
 
 static int ws_connect(const char *name, const char *token, char *status_line, size_t cap)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)tcp_port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	int fd = fake_daemon_connect(tcp_port);
+	if (fd < 0)
 		return -1;
 	char key[WS_KEY_LEN + 1], want[WS_ACCEPT_LEN + 1], req_buf[1024];
 	ws_client_key(key);

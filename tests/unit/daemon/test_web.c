@@ -212,19 +212,10 @@ TEST(static_resolve_rules)
 	CHECK(!static_handles("GET", "/metrics"));
 }
 
-/* A raw HTTP/1.1 request on TCP (curl would normalise "..": we must not). */
-static int raw_get(const char *target, const char *extra_headers, char *resp, size_t cap)
+/* Send request rq (n bytes) on fd, read the whole reply into resp and close
+ * fd: the reply's HTTP status, or 0 when there was none. */
+static int raw_exchange(int fd, const char *rq, int n, char *resp, size_t cap)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)tcp_port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	char rq[2048];
-	int n = snprintf(rq, sizeof(rq), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n",
-			 target, extra_headers ? extra_headers : "");
 	util_write_all(fd, rq, (size_t)n);
 	size_t len = 0;
 	ssize_t k;
@@ -235,6 +226,18 @@ static int raw_get(const char *target, const char *extra_headers, char *resp, si
 	int status = 0;
 	sscanf(resp, "HTTP/1.1 %d", &status);
 	return status;
+}
+
+/* A raw HTTP/1.1 request on TCP (curl would normalise "..": we must not). */
+static int raw_get(const char *target, const char *extra_headers, char *resp, size_t cap)
+{
+	int fd = fake_daemon_connect(tcp_port);
+	if (fd < 0)
+		return -1;
+	char rq[2048];
+	int n = snprintf(rq, sizeof(rq), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n",
+			 target, extra_headers ? extra_headers : "");
+	return raw_exchange(fd, rq, n, resp, cap);
 }
 
 TEST(static_over_http)
@@ -302,28 +305,15 @@ static int api_get(const char *path, json_t **out)
 
 static int api_post(const char *path, const char *body)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)tcp_port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
+	int fd = fake_daemon_connect(tcp_port);
+	if (fd < 0)
 		return -1;
-	}
 	char rq[2048], resp[4096];
 	int n = snprintf(rq, sizeof(rq),
 			 "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer "
 			 "%s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
 			 path, d->token, strlen(body), body);
-	util_write_all(fd, rq, (size_t)n);
-	size_t len = 0;
-	ssize_t k;
-	while (len < sizeof(resp) - 1 && (k = read(fd, resp + len, sizeof(resp) - 1 - len)) > 0)
-		len += (size_t)k;
-	resp[len] = '\0';
-	close(fd);
-	int status = 0;
-	sscanf(resp, "HTTP/1.1 %d", &status);
-	return status;
+	return raw_exchange(fd, rq, n, resp, sizeof(resp));
 }
 
 TEST(history_api)
@@ -407,13 +397,9 @@ static void *fake_vnc(void *arg)
 
 static int ws_open(const char *path, char *head, size_t cap)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)tcp_port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
+	int fd = fake_daemon_connect(tcp_port);
+	if (fd < 0)
 		return -1;
-	}
 	char key[WS_KEY_LEN + 1], rq[1024];
 	ws_client_key(key);
 	int n = snprintf(rq, sizeof(rq),
