@@ -533,10 +533,24 @@ void cgroup_vm_remove_stale(const struct cgroup_tree *t, const char *vm)
 	if (!t->usable || t->plain_dir)
 		return;
 	/* A populated group answers EBUSY and stays: it is not ours to judge. */
-	for (unsigned h = 0; h < CGROUP_HIER_MAX; h++)
-		if (cgroup_hier_root(t, h) &&
-		    cgroup_hier_file(t, h, vm, NULL, dir, sizeof(dir)) == 0 && rmdir(dir) == 0)
+	for (unsigned h = 0; h < CGROUP_HIER_MAX; h++) {
+		if (!cgroup_hier_root(t, h) || cgroup_hier_file(t, h, vm, NULL, dir, sizeof(dir)) < 0)
+			continue;
+		int r = rmdir(dir) == 0 ? 0 : -errno;
+		if (r == -EBUSY) {
+			/* No process listed but busy: the last one is still being
+			 * released (a QEMU killed just before vesseld started);
+			 * wait for it like cgroup_vm_remove() does. */
+			char procs[PATH_MAX + 16], buf[64];
+			snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+			if (cgroup_read(procs, buf, sizeof(buf)) == 0 && buf[0] == '\0')
+				r = cgroup_dir_remove(t, dir);
+		}
+		if (r == 0)
 			log_info("cgroup: removed the stale group %s", dir);
+		else if (r != -ENOENT)
+			log_info("cgroup: keeping the group %s: %s", dir, strerror(-r));
+	}
 }
 
 int cgroup_vm_cpu_weight(const struct cgroup_tree *t, const char *vm, unsigned *out)
