@@ -333,6 +333,13 @@ int cgroup_tree_init_v1(struct cgroup_tree *t, const char *mountinfo, const char
 	return 0;
 }
 
+void cgroup_v1_name(const char *root, char *out, size_t cap)
+{
+	const char *base = root && root[0] ? strrchr(root, '/') : NULL;
+	base = base ? base + 1 : root && root[0] ? root : "";
+	snprintf(out, cap, "%s", base[0] ? base : "vessel");
+}
+
 void cgroup_tree_init(struct cgroup_tree *t, const char *root, bool check_fs)
 {
 	cgroup_tree_init_v2(t, root, check_fs);
@@ -340,10 +347,8 @@ void cgroup_tree_init(struct cgroup_tree *t, const char *root, bool check_fs)
 		/* Hybrid (or pure v1) host: fall back to the v1 hierarchies,
 		 * with the last component of the v2 root as the group name so
 		 * two vesselds with different roots stay apart. */
-		char name[256] = "vessel";
-		const char *base = root && root[0] ? strrchr(root, '/') : NULL;
-		base = base ? base + 1 : root && root[0] ? root : "vessel";
-		snprintf(name, sizeof(name), "%s", base[0] ? base : "vessel");
+		char name[256];
+		cgroup_v1_name(root, name, sizeof(name));
 		struct cgroup_tree *v1 = malloc(sizeof(*v1));
 		char *mi = malloc(65536);
 		int r = v1 && mi ? cgroup_read("/proc/self/mountinfo", mi, 65536) : -ENOMEM;

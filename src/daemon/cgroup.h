@@ -90,6 +90,9 @@ int cgroup_find_v1_mount(const char *mountinfo, const char *controller, char *ou
  * works. With check_fs, falls back to cgroup_tree_init_v1() when the v2
  * cpu controller is not available. */
 void cgroup_tree_init(struct cgroup_tree *t, const char *root, bool check_fs);
+/* The v1 group name for a v2 root (--cgroup-root): its last component,
+ * "vessel" for NULL/"" (auto) or a root ending in '/'. */
+void cgroup_v1_name(const char *root, char *out, size_t cap);
 /* Set the tree up in the v1 cpu (and blkio) hierarchies found in
  * mountinfo, group name name. With check_fs they must be cgroup v1 file
  * systems. 0 (t->mode is CGROUP_MODE_V1), or -errno with t->reason set. */

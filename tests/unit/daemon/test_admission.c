@@ -345,6 +345,16 @@ TEST(cgroup_find_v1_mount)
 	CHECK_EQ_INT(cgroup_find_v1_mount("35 22 0:31 / /u rw - cgroup2 cgroup2 rw\n", "cpu", out,
 					  sizeof(out)), -ENOENT);
 	CHECK_EQ_INT(cgroup_find_v1_mount(mi, "cpu", out, 8), -ENAMETOOLONG);
+
+	/* the v1 group is named after the v2 root's last component */
+	cgroup_v1_name("/sys/fs/cgroup/unified/vessel-it-7", out, sizeof(out));
+	CHECK_STR(out, "vessel-it-7");
+	cgroup_v1_name(NULL, out, sizeof(out));
+	CHECK_STR(out, "vessel");
+	cgroup_v1_name("/sys/fs/cgroup/unified/", out, sizeof(out));
+	CHECK_STR(out, "vessel");
+	cgroup_v1_name("plain", out, sizeof(out));
+	CHECK_STR(out, "plain");
 }
 
 /* A fake hybrid host in a temp dir: a mountinfo fixture whose cpu and
