@@ -8,7 +8,8 @@ and <v1 blkio mount>/vessel-it-PID). Three kernel-boot VMs, P0, P2 (the default)
 started: each QEMU must be in ROOT/vm-NAME of every hierarchy (its /proc/PID/cgroup says so),
 the group's weight must be the one its priority maps to (v2 cpu.weight P0 10000, P2 100,
 P4 25; v1 cpu.shares = weight * 1024 / 100 and blkio.weight = weight * 5, clamped), a PATCH
-of the priority while running must change it live, the group must be found again after a
+of the priority while running must change it live, a busy loop in the P0 group must get far
+more of one contended CPU than one in the P4 group, the group must be found again after a
 vesseld restart (the VMs keep running), and stopping or deleting a VM removes its groups.
 
 Needs root and a writable cpu controller (v2, or v1 on a hybrid host). Without those the
@@ -18,6 +19,7 @@ removal).
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 
@@ -166,6 +168,8 @@ def main(t):
     check_group("hi", "P0", "after start")
     check_group("mid", "P2", "after start")
     check_group("lo", "P4", "after start")
+    if enforced:
+        contend(t, hiers[0][2])
     r = d.api("PATCH", "vms/lo", {"priority": "P1"}, expect=200)
     t.check(r.json["vm"]["state"] == "running" and r.json["vm"]["priority"] == "P1", f"live PATCH: {r.json['vm']}")
     check_group("lo", "P1", "after PATCH to P1 while running")
@@ -201,6 +205,36 @@ def main(t):
         if t.failures:
             return
         vt.skip(f"placement and removal checked, but the cpu weight cannot be: {prio.get('reason')}")
+
+
+def ticks(pid):
+    fields = (read(f"/proc/{pid}/stat") or "").rsplit(")", 1)[-1].split()
+    return int(fields[11]) + int(fields[12]) if len(fields) > 12 else 0  # utime + stime
+
+
+def contend(t, cpu_root):
+    """The weights must do something: a busy loop in the P0 VM's group and one in the P4
+    VM's group, both pinned to one CPU, for 2 s. The P0 one must get far more CPU time
+    (weights 10000:25, about 400:1; asked: more than 5:1)."""
+    cpu = min(os.sched_getaffinity(0))
+    loops = {}
+    try:
+        for name in ("hi", "lo"):
+            p = subprocess.Popen(["sh", "-c", "while :; do :; done"],
+                                 preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+            loops[name] = p
+            with open(os.path.join(cpu_root, f"vm-{name}", "cgroup.procs"), "w") as f:
+                f.write(str(p.pid))
+        start = {n: ticks(p.pid) for n, p in loops.items()}
+        time.sleep(2)
+        used = {n: ticks(p.pid) - start[n] for n, p in loops.items()}
+    finally:
+        for p in loops.values():
+            p.kill()
+            p.wait()
+    log(f"contention on CPU {cpu} for 2 s: P0 loop {used['hi']} ticks, P4 loop {used['lo']} ticks")
+    t.check(used["hi"] >= 10 and used["hi"] > 5 * used["lo"],
+            f"the P0 group did not win the CPU against the P4 group: {used}")
 
 
 def cleanup_cgroups(t):
