@@ -36,6 +36,12 @@ void host_get(struct http_req *req)
 				 cg->usable ? json_string(cg->root) : json_null(), "reason",
 				 cg->reason[0] ? json_string(cg->reason) : json_null());
 	json_object_set_new(prio, "io_weight", json_boolean(cg->usable && cg->io));
+	const char *mode = cg->usable ? cgroup_mode_name(cg->mode) : NULL;
+	json_object_set_new(prio, "mode", mode ? json_string(mode) : json_null());
+	/* v1 only: the vessel group in the blkio hierarchy (cgroup_root is the
+	 * one in the cpu hierarchy). */
+	json_object_set_new(prio, "io_cgroup_root", cg->usable && cg->io_root[0] ?
+							   json_string(cg->io_root) : json_null());
 	if (cg->reason[0] && d->cfg.cgroup_root[0]) /* "none" was a choice, not a problem */
 		json_array_append_new(warnings, json_string(cg->reason));
 	json_t *j = json_pack("{s:s,s:s,s:i,s:I,s:s,s:o,s:s,s:s,s:I,s:I,s:o}", "hostname",

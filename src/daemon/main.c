@@ -49,7 +49,9 @@ static void main_usage(FILE *f)
 		"  --capacity-memory-mib N  count N MiB of host memory instead of MemTotal\n"
 		"  --capacity-disk-gib N    count N GiB of disk instead of the data dir's size\n"
 		"  --cgroup-root DIR  cgroup v2 directory for VM groups (default: the cgroup2\n"
-		"                     mount's vessel.slice; 'none' to not use cgroups)\n"
+		"                     mount's vessel.slice; 'none' to not use cgroups). On\n"
+		"                     hybrid hosts (cpu controller in cgroup v1) the groups go\n"
+		"                     to <v1 cpu/blkio mount>/BASENAME(DIR), default 'vessel'\n"
 		"  --backup-store DIR where backups go; may be NFS (default DATA_DIR/backups)\n"
 		"  test only: VESSEL_TEST_CLOCK=FILE makes schedules and retention read the\n"
 		"  time (epoch seconds) from FILE, see docs/backups.md\n",

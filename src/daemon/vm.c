@@ -577,10 +577,15 @@ static int vm_start_locked(struct daemon *d, struct vm *vm, struct daemon_err *e
 	 * while its vCPUs are still held by -S. */
 	if (d->cgroups.usable) {
 		int cr = cgroup_vm_prepare(&d->cgroups, r->name, r->priority);
-		if (cr == 0)
-			cgroup_vm_procs_path(&d->cgroups, r->name, spec->cgroup_procs,
-					     sizeof(spec->cgroup_procs));
-		else
+		_Static_assert(ENGINE_MAX_CGROUPS >= CGROUP_HIER_MAX,
+			       "the engine spec must hold every hierarchy's cgroup.procs");
+		if (cr == 0) {
+			for (unsigned h = 0; h < CGROUP_HIER_MAX; h++)
+				if (cgroup_vm_procs_path(&d->cgroups, h, r->name,
+							 spec->cgroup_procs[h],
+							 sizeof(spec->cgroup_procs[h])) < 0)
+					spec->cgroup_procs[h][0] = '\0';
+		} else
 			log_warn("vm '%s': cannot create its cgroup (%s); it runs without its "
 				 "priority applied", r->name, strerror(-cr));
 	}
@@ -1004,8 +1009,9 @@ int vm_update(struct daemon *d, struct vm *vm, const json_t *patch, struct daemo
 			log_warn("vm '%s': cannot apply priority %s to its cgroup: %s", copy->name,
 				 model_priority_name(copy->priority), strerror(-cr));
 		else
-			log_info("vm '%s': priority %s applied (cpu.weight %u)", copy->name,
+			log_info("vm '%s': priority %s applied (cgroup %s, weight %u)", copy->name,
 				 model_priority_name(copy->priority),
+				 cgroup_mode_name(d->cgroups.mode),
 				 cgroup_priority_weight(copy->priority));
 	}
 	if (json_object_get(patch, "nics"))

@@ -31,6 +31,7 @@
 
 #define ENGINE_MAX_DISKS 8
 #define ENGINE_MAX_NICS 4
+#define ENGINE_MAX_CGROUPS 2
 #define ENGINE_CONSOLE_RING (1024 * 1024) /* last 1 MiB of serial output */
 
 enum engine_firmware {
@@ -70,12 +71,13 @@ struct engine_vm_spec {
 	struct engine_nic nics[ENGINE_MAX_NICS];
 	unsigned nr_nics;
 	char run_dir[4096];
-	/* When set, the driver writes the monitor's pid to this file (a
-	 * cgroup v2 cgroup.procs) right after spawning it and before any guest
+	/* The driver writes the monitor's pid to each non-empty entry (the
+	 * cgroup.procs of the VM's group in each hierarchy: one for cgroup v2,
+	 * cpu and blkio for v1) right after spawning it and before any guest
 	 * code runs (QEMU: between spawn and "cont"), so the whole process
 	 * and all its threads run under the VM's priority from the start. A
 	 * failed write is logged; the VM still starts. */
-	char cgroup_procs[4096];
+	char cgroup_procs[ENGINE_MAX_CGROUPS][4096];
 	/* A saved machine state (engine_ops.state_save) to load before the
 	 * guest runs, so it resumes where the state was saved (reverting a
 	 * full snapshot); empty = boot normally. */

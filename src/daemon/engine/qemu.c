@@ -1076,11 +1076,11 @@ out:
 
 /* Move the freshly spawned QEMU into the VM's cgroup. It is still in its
  * -S pause (no vCPU has run), and writing to cgroup.procs moves every
- * thread of the process (cgroup-v2.rst "Processes"). */
-static void qemu_cgroup_join(const struct engine_vm_spec *spec, pid_t pid)
+ * thread of the process (cgroup-v2.rst "Processes"; v1: cgroups.rst 1.4). */
+static void qemu_cgroup_join(const struct engine_vm_spec *spec, const char *procs, pid_t pid)
 {
 	char val[24];
-	int fd = open(spec->cgroup_procs, O_WRONLY | O_CLOEXEC);
+	int fd = open(procs, O_WRONLY | O_CLOEXEC);
 	int r = fd < 0 ? -errno : 0;
 	if (fd >= 0) {
 		snprintf(val, sizeof(val), "%d", (int)pid);
@@ -1089,7 +1089,7 @@ static void qemu_cgroup_join(const struct engine_vm_spec *spec, pid_t pid)
 	}
 	if (r < 0)
 		log_warn("VM '%s': cannot move QEMU pid %d into %s: %s; it runs without its "
-			 "priority", spec->name, (int)pid, spec->cgroup_procs, strerror(-r));
+			 "priority", spec->name, (int)pid, procs, strerror(-r));
 }
 
 static int qemu_op_start(struct engine *e, const struct engine_vm_spec *spec,
@@ -1138,8 +1138,9 @@ static int qemu_op_start(struct engine *e, const struct engine_vm_spec *spec,
 	if (r < 0)
 		goto out;
 	vm->child = true;
-	if (spec->cgroup_procs[0])
-		qemu_cgroup_join(spec, vm->pid);
+	for (unsigned i = 0; i < ENGINE_MAX_CGROUPS; i++)
+		if (spec->cgroup_procs[i][0])
+			qemu_cgroup_join(spec, spec->cgroup_procs[i], vm->pid);
 	vm->pidfd = qemu_pidfd_open(vm->pid);
 	if (vm->pidfd < 0) {
 		r = -errno;

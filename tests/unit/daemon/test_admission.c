@@ -239,7 +239,9 @@ TEST(cgroup_tree_on_fake_fs)
 	CHECK(strstr(get(root, "cgroup.subtree_control"), "+io") != NULL);
 
 	char path[512];
-	CHECK_EQ_INT(cgroup_vm_procs_path(&t, "web", path, sizeof(path)), 0);
+	CHECK_EQ_INT(cgroup_vm_procs_path(&t, 0, "web", path, sizeof(path)), 0);
+	CHECK_EQ_INT(cgroup_vm_procs_path(&t, 1, "web", path + 256, 256), -ENOENT); /* v2: one */
+	CHECK_EQ_INT(t.mode, CGROUP_MODE_V2);
 	char want[512];
 	snprintf(want, sizeof(want), "%s/vm-web/cgroup.procs", root);
 	CHECK_STR(path, want);
@@ -291,6 +293,186 @@ TEST(cgroup_tree_on_fake_fs)
 	CHECK(strstr(t3.reason, "not enforced") != NULL);
 	CHECK_EQ_INT(cgroup_vm_prepare(&t3, "x", 0), -EOPNOTSUPP);
 	CHECK_EQ_INT(cgroup_vm_remove(&t3, "x"), 0);
+
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	CHECK_EQ_INT(system(cmd), 0);
+}
+
+TEST(cgroup_v1_conversions)
+{
+	/* systemd's conversions: the defaults meet (100 <-> 1024, 100 <-> 500). */
+	CHECK_EQ_INT(cgroup_weight_to_shares(100), 1024);
+	CHECK_EQ_INT(cgroup_weight_to_shares(10000), 102400);
+	CHECK_EQ_INT(cgroup_weight_to_shares(25), 256);
+	CHECK_EQ_INT(cgroup_weight_to_shares(1), 10);
+	CHECK_EQ_INT(cgroup_weight_to_shares(0), 2);           /* clamped to the v1 minimum */
+	CHECK_EQ_INT(cgroup_weight_to_shares(1000000), 262144); /* and maximum */
+	CHECK_EQ_INT(cgroup_weight_to_blkio(100), 500);
+	CHECK_EQ_INT(cgroup_weight_to_blkio(50), 250);
+	CHECK_EQ_INT(cgroup_weight_to_blkio(25), 125);
+	CHECK_EQ_INT(cgroup_weight_to_blkio(1), 10);
+	CHECK_EQ_INT(cgroup_weight_to_blkio(10000), 1000);
+	/* Priority order survives the cpu conversion. */
+	for (unsigned p = 0; p < 4; p++)
+		CHECK(cgroup_weight_to_shares(cgroup_priority_weight(p)) >
+		      cgroup_weight_to_shares(cgroup_priority_weight(p + 1)));
+	CHECK_STR(cgroup_mode_name(CGROUP_MODE_V1), "v1");
+	CHECK_STR(cgroup_mode_name(CGROUP_MODE_V2), "v2");
+	CHECK(cgroup_mode_name(CGROUP_MODE_NONE) == NULL);
+}
+
+TEST(cgroup_find_v1_mount)
+{
+	/* A hybrid host: cpu co-mounted with cpuacct, blkio alone, an
+	 * empty cgroup2, and a named hierarchy whose name contains "cpu". */
+	const char *mi =
+		"22 1 0:21 / /sys rw,nosuid - sysfs sysfs rw\n"
+		"29 22 0:25 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=cpuish\n"
+		"30 22 0:26 / /sys/fs/cgroup/cpuacct rw - cgroup cgroup rw,cpuacct\n"
+		"31 22 0:27 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+		"32 22 0:28 / /sys/fs/cgroup/blkio rw - cgroup cgroup rw,blkio\n"
+		"35 22 0:31 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+	char out[256];
+	CHECK_EQ_INT(cgroup_find_v1_mount(mi, "cpu", out, sizeof(out)), 0);
+	CHECK_STR(out, "/sys/fs/cgroup/cpu,cpuacct");
+	CHECK_EQ_INT(cgroup_find_v1_mount(mi, "blkio", out, sizeof(out)), 0);
+	CHECK_STR(out, "/sys/fs/cgroup/blkio");
+	CHECK_EQ_INT(cgroup_find_v1_mount(mi, "memory", out, sizeof(out)), -ENOENT);
+	/* cgroup2 is not a v1 hierarchy, and v1 mounts are not cgroup2 */
+	CHECK_EQ_INT(cgroup_find_mount(mi, out, sizeof(out)), 0);
+	CHECK_STR(out, "/sys/fs/cgroup/unified");
+	CHECK_EQ_INT(cgroup_find_v1_mount("35 22 0:31 / /u rw - cgroup2 cgroup2 rw\n", "cpu", out,
+					  sizeof(out)), -ENOENT);
+	CHECK_EQ_INT(cgroup_find_v1_mount(mi, "cpu", out, 8), -ENAMETOOLONG);
+
+	/* the v1 group is named after the v2 root's last component */
+	cgroup_v1_name("/sys/fs/cgroup/unified/vessel-it-7", out, sizeof(out));
+	CHECK_STR(out, "vessel-it-7");
+	cgroup_v1_name(NULL, out, sizeof(out));
+	CHECK_STR(out, "vessel");
+	cgroup_v1_name("/sys/fs/cgroup/unified/", out, sizeof(out));
+	CHECK_STR(out, "vessel");
+	cgroup_v1_name("plain", out, sizeof(out));
+	CHECK_STR(out, "plain");
+}
+
+/* A fake hybrid host in a temp dir: a mountinfo fixture whose cpu and
+ * blkio mount points are directories there; the vessel groups already
+ * show the files the kernel would give a new v1 group. */
+TEST(cgroup_tree_v1_on_fake_fs)
+{
+	char tmp[] = "/tmp/vessel-cg1-XXXXXX";
+	CHECK(mkdtemp(tmp) != NULL);
+	char cpu[300], blkio[300], mi[2048], dir[400];
+	snprintf(cpu, sizeof(cpu), "%s/cpu,cpuacct", tmp);
+	snprintf(blkio, sizeof(blkio), "%s/blkio", tmp);
+	mkdir(cpu, 0755);
+	mkdir(blkio, 0755);
+	snprintf(mi, sizeof(mi),
+		 "30 22 0:26 / %s rw - cgroup cgroup rw,cpu,cpuacct\n"
+		 "32 22 0:28 / %s rw - cgroup cgroup rw,blkio\n"
+		 "35 22 0:31 / %s/unified rw - cgroup2 cgroup2 rw\n", cpu, blkio, tmp);
+	snprintf(dir, sizeof(dir), "%s/vessel", cpu);
+	mkdir(dir, 0755);
+	put(dir, "cpu.shares", "1024\n");
+	snprintf(dir, sizeof(dir), "%s/vessel", blkio);
+	mkdir(dir, 0755);
+	put(dir, "blkio.weight", "500\n");
+
+	struct cgroup_tree t;
+	CHECK_EQ_INT(cgroup_tree_init_v1(&t, mi, "vessel", false), 0);
+	CHECK_EQ_INT(t.mode, CGROUP_MODE_V1);
+	CHECK(t.usable && t.cpu && t.io);
+	CHECK_STR(t.reason, "");
+	char want[512], path[512];
+	snprintf(want, sizeof(want), "%s/vessel", cpu);
+	CHECK_STR(t.root, want);
+	snprintf(want, sizeof(want), "%s/vessel", blkio);
+	CHECK_STR(t.io_root, want);
+	CHECK_STR(t.io_file, "blkio.weight");
+
+	/* Both hierarchies' cgroup.procs go to the engine. */
+	CHECK_EQ_INT(cgroup_vm_procs_path(&t, 0, "web", path, sizeof(path)), 0);
+	snprintf(want, sizeof(want), "%s/vessel/vm-web/cgroup.procs", cpu);
+	CHECK_STR(path, want);
+	CHECK_EQ_INT(cgroup_vm_procs_path(&t, 1, "web", path, sizeof(path)), 0);
+	snprintf(want, sizeof(want), "%s/vessel/vm-web/cgroup.procs", blkio);
+	CHECK_STR(path, want);
+	CHECK_EQ_INT(cgroup_vm_procs_path(&t, 2, "web", path, sizeof(path)), -ENOENT);
+
+	char cpuvm[400], iovm[400];
+	snprintf(cpuvm, sizeof(cpuvm), "%s/vessel/vm-web", cpu);
+	snprintf(iovm, sizeof(iovm), "%s/vessel/vm-web", blkio);
+	CHECK_EQ_INT(cgroup_vm_prepare(&t, "web", 0), 0);
+	CHECK_STR(get(cpuvm, "cpu.shares"), "102400");
+	CHECK_STR(get(iovm, "blkio.weight"), "1000");
+	CHECK(get(cpuvm, "cpu.weight")[0] == '\0'); /* no v2 files in v1 groups */
+	unsigned w = 0;
+	CHECK_EQ_INT(cgroup_vm_cpu_weight(&t, "web", &w), 0);
+	CHECK_EQ_INT(w, 102400);
+	/* live change (PATCH) */
+	CHECK_EQ_INT(cgroup_vm_set_priority(&t, "web", 4), 0);
+	CHECK_STR(get(cpuvm, "cpu.shares"), "256");
+	CHECK_STR(get(iovm, "blkio.weight"), "125");
+	CHECK_EQ_INT(cgroup_vm_set_priority(&t, "web", 2), 0);
+	CHECK_STR(get(cpuvm, "cpu.shares"), "1024");
+	CHECK_STR(get(iovm, "blkio.weight"), "500");
+	/* the pid goes to both hierarchies */
+	CHECK_EQ_INT(cgroup_vm_attach(&t, "web", 4242), 0);
+	CHECK_STR(get(cpuvm, "cgroup.procs"), "4242");
+	CHECK_STR(get(iovm, "cgroup.procs"), "4242");
+	/* found again after a restart: same paths, weights rewritten */
+	struct cgroup_tree again;
+	CHECK_EQ_INT(cgroup_tree_init_v1(&again, mi, "vessel", false), 0);
+	CHECK_EQ_INT(cgroup_vm_prepare(&again, "web", 3), 0);
+	CHECK_STR(get(cpuvm, "cpu.shares"), "512");
+	CHECK_STR(get(iovm, "blkio.weight"), "250");
+	/* removal takes both groups */
+	CHECK_EQ_INT(cgroup_vm_remove(&t, "web"), 0);
+	struct stat st;
+	CHECK(stat(cpuvm, &st) < 0 && errno == ENOENT);
+	CHECK(stat(iovm, &st) < 0 && errno == ENOENT);
+	CHECK_EQ_INT(cgroup_vm_remove(&t, "web"), 0);
+
+	/* BFQ-only kernel: blkio.bfq.weight carries the weight. */
+	snprintf(dir, sizeof(dir), "%s/vessel", blkio);
+	char f[512];
+	snprintf(f, sizeof(f), "%s/blkio.weight", dir);
+	unlink(f);
+	put(dir, "blkio.bfq.weight", "100\n");
+	struct cgroup_tree bfq;
+	CHECK_EQ_INT(cgroup_tree_init_v1(&bfq, mi, "vessel", false), 0);
+	CHECK_STR(bfq.io_file, "blkio.bfq.weight");
+	CHECK_EQ_INT(cgroup_vm_prepare(&bfq, "db", 1), 0);
+	snprintf(iovm, sizeof(iovm), "%s/vessel/vm-db", blkio);
+	CHECK_STR(get(iovm, "blkio.bfq.weight"), "1000");
+	CHECK_EQ_INT(cgroup_vm_remove(&bfq, "db"), 0);
+
+	/* No blkio hierarchy: cpu only, io not weighted, one procs path. */
+	char mi_cpu[1024];
+	snprintf(mi_cpu, sizeof(mi_cpu), "30 22 0:26 / %s rw - cgroup cgroup rw,cpu,cpuacct\n", cpu);
+	struct cgroup_tree cpuonly;
+	CHECK_EQ_INT(cgroup_tree_init_v1(&cpuonly, mi_cpu, "vessel", false), 0);
+	CHECK(cpuonly.cpu && !cpuonly.io);
+	CHECK_STR(cpuonly.io_root, "");
+	CHECK_EQ_INT(cgroup_vm_procs_path(&cpuonly, 1, "x", path, sizeof(path)), -ENOENT);
+
+	/* No v1 cpu hierarchy, an unusable name, a group that cannot be
+	 * made, a group without cpu.shares: not usable, and the reason says so. */
+	struct cgroup_tree bad;
+	CHECK_EQ_INT(cgroup_tree_init_v1(&bad, "35 22 0:31 / /u rw - cgroup2 cgroup2 rw\n", "vessel",
+					 false), -ENOENT);
+	CHECK(!bad.usable && bad.mode == CGROUP_MODE_NONE);
+	CHECK(strstr(bad.reason, "v1 cpu controller") != NULL);
+	CHECK_EQ_INT(cgroup_tree_init_v1(&bad, mi, "..", false), -EINVAL);
+	CHECK(strstr(bad.reason, "--cgroup-root") != NULL);
+	CHECK_EQ_INT(cgroup_tree_init_v1(&bad, "30 22 0:26 / /proc/vessel-no rw - cgroup cgroup rw,cpu\n",
+					 "vessel", false), -ENOENT);
+	CHECK(!bad.usable && strstr(bad.reason, "cannot create") != NULL);
+	CHECK_EQ_INT(cgroup_tree_init_v1(&bad, mi, "fresh", false), -ENOENT);
+	CHECK(strstr(bad.reason, "cpu.shares") != NULL);
+	CHECK_EQ_INT(cgroup_vm_prepare(&bad, "x", 0), -EOPNOTSUPP);
 
 	char cmd[400];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);

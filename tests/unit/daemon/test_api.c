@@ -193,6 +193,11 @@ TEST(auth)
 	CHECK_EQ_INT(r.status, 200);
 	CHECK_STR(jstr(r.json, "accel", NULL), "tcg");
 	CHECK_EQ_INT(json_array_size(json_object_get(r.json, "warnings")), 1);
+	/* No cgroup root configured: neither layout is in use. */
+	json_t *prio = json_object_get(r.json, "priorities");
+	CHECK(json_is_false(json_object_get(prio, "enforced")));
+	CHECK(json_is_null(json_object_get(prio, "mode")));
+	CHECK(json_is_null(json_object_get(prio, "io_cgroup_root")));
 	resp_free(&r);
 	r = req("GET", "/api/v1/openapi.json", NULL);
 	CHECK_EQ_INT(r.status, 200);
