@@ -174,20 +174,54 @@ json_t *task_json(struct daemon *d, const char *id)
 	return j;
 }
 
+/* May this caller see task t (its JSON)? Image imports concern images,
+ * which every project shares; every other kind targets a VM, which a
+ * project-scoped token sees only in its own project (a VM that no longer
+ * exists cannot be placed, so its tasks stay hidden from scoped callers).
+ * Called without tasks_lock: vm_get takes vms_lock. */
+static bool tasks_visible(struct http_req *req, const json_t *t)
+{
+	if (!req->who.project[0] ||
+	    strcmp(json_string_value(json_object_get(t, "kind")),
+		   model_task_kind_name(TASK_KIND_IMAGE_IMPORT)) == 0)
+		return true;
+	struct vm *vm = vm_get(req->d, json_string_value(json_object_get(t, "target")));
+	struct vm_record *rec = vm ? malloc(sizeof(*rec)) : NULL;
+	bool ok = false;
+	if (rec) {
+		vm_snapshot(req->d, vm, rec);
+		ok = auth_scope_allows(&req->who, auth_vm_project(rec));
+	}
+	free(rec);
+	vm_unref(req->d, vm);
+	return ok;
+}
+
 void tasks_list(struct http_req *req)
 {
 	struct daemon *d = req->d;
-	json_t *arr = json_array();
+	json_t *all = json_array(), *arr = json_array();
 	pthread_mutex_lock(&d->tasks_lock);
 	for (size_t i = d->nr_tasks; i-- > 0;)
-		json_array_append_new(arr, task_record_json(d->tasks[i]));
+		json_array_append_new(all, task_record_json(d->tasks[i]));
 	pthread_mutex_unlock(&d->tasks_lock);
+	size_t i;
+	json_t *t;
+	json_array_foreach(all, i, t) {
+		if (tasks_visible(req, t))
+			json_array_append(arr, t);
+	}
+	json_decref(all);
 	http_reply_json(req, 200, json_pack("{s:o}", "tasks", arr));
 }
 
 void tasks_get(struct http_req *req)
 {
 	json_t *t = task_json(req->d, req->params[0]);
+	if (t && !tasks_visible(req, t)) {
+		json_decref(t);
+		t = NULL;
+	}
 	if (!t) {
 		http_reply_errorf(req, 404, "not_found",
 				  "there is no task '%s'; list tasks with GET /api/v1/tasks",

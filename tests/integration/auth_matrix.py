@@ -246,7 +246,8 @@ def main(t):
     sched = d.api("POST", f"vms/{STOPPED}/schedules", {"every": "1h"}, expect=201).json["schedule"]
     r = d.api("POST", "backups", {"vm": STOPPED}, expect=202)
     backup_id = r.json["backup"]
-    d.wait_task(r.json["task"])
+    backup_task = r.json["task"]
+    d.wait_task(backup_task)
     d.api("POST", "vms", {"name": RUN, "memory_mib": 64}, expect=201)
     r = d.api("POST", f"vms/{RUN}/start", expect=200)
     t.require(r.json["vm"]["state"] == "running", f"fixture VM did not start: {r.short()}")
@@ -379,6 +380,18 @@ def main(t):
             f"a token scoped to 'default' sees the VMs of 'default' only: {r.short()}")
     r = d.tcp.get(f"vms/{STOPPED}", token=dflt)
     t.check(r.status == 200, f"scoped 'default' GET: {r.short()}")
+    # tasks of another project's VM are hidden like the VM; image tasks are shared
+    r = d.tcp.get("tasks", token=sc)
+    targets = {x["target"] for x in r.json["tasks"]} if r.status == 200 else None
+    t.check(targets is not None and STOPPED not in targets and "base" in targets,
+            f"scoped task list should hold the image import, not {STOPPED}'s backup: {r.short()}")
+    r = d.tcp.get(f"tasks/{backup_task}", token=sc)
+    t.check(r.status == 404, f"scoped GET of another project's VM task: {r.short()}")
+    r = d.tcp.get(f"tasks/{backup_task}", token=dflt)
+    t.check(r.status == 200, f"a token scoped to 'default' sees its VM's task: {r.short()}")
+    r = d.tcp.get("tasks", token=tokens["viewer"])
+    t.check(r.status == 200 and STOPPED in {x["target"] for x in r.json["tasks"]},
+            f"unscoped task list: {r.short()}")
 
     # browsers pass the token of a WebSocket as ?token=: the same roles apply
     for caller, want in (("viewer", 403), ("operator", 101), ("revoked", 401)):
