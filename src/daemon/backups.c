@@ -1123,24 +1123,17 @@ out:
 
 /* ---- HTTP handlers ------------------------------------------------------ */
 
-/* May the caller see backups of vm? Unscoped callers see all; a
- * project-scoped token only those of existing VMs in its project. */
-static bool backups_scope_ok(struct http_req *req, const char *vm_name)
+/* A VM the caller may see (vm_scope_allows), referenced; NULL when it does
+ * not exist or is outside the caller's project. Backups of VMs follow the
+ * same rule (vm_name_scope_allows). */
+static struct vm *backups_vm_get(struct http_req *req, const char *name)
 {
-	if (!req->who.project[0])
-		return true;
-	struct vm *vm = vm_name ? vm_get(req->d, vm_name) : NULL;
-	bool ok = false;
-	if (vm) {
-		struct vm_record *r = malloc(sizeof(*r));
-		if (r) {
-			vm_snapshot(req->d, vm, r);
-			ok = auth_scope_allows(&req->who, auth_vm_project(r));
-			free(r);
-		}
+	struct vm *vm = name ? vm_get(req->d, name) : NULL;
+	if (vm && !vm_scope_allows(req->d, vm, &req->who)) {
 		vm_unref(req->d, vm);
+		vm = NULL;
 	}
-	return ok;
+	return vm;
 }
 
 /* Create the task (its id into task, the job's own field) and start fn;
@@ -1191,7 +1184,7 @@ void backups_create(struct http_req *req)
 				  "mode must be \"auto\" (incremental when possible) or \"full\"");
 		goto out;
 	}
-	struct vm *vm = backups_scope_ok(req, name) ? vm_get(req->d, name) : NULL;
+	struct vm *vm = backups_vm_get(req, name);
 	if (!vm) {
 		http_reply_errorf(req, 404, "not_found", "there is no vm '%s'", name);
 		goto out;
@@ -1258,7 +1251,8 @@ void backups_list(struct http_req *req)
 	json_t *ms = backup_manifests(store, vm), *out = json_array(), *m;
 	size_t i;
 	json_array_foreach(ms, i, m)
-		if (backups_scope_ok(req, json_string_value(json_object_get(m, "vm"))))
+		if (vm_name_scope_allows(req->d, json_string_value(json_object_get(m, "vm")),
+					 &req->who))
 			json_array_append_new(out, backup_summary(m));
 	json_decref(ms);
 	http_reply_json(req, 200, json_pack("{s:o,s:s}", "backups", out, "store", store));
@@ -1270,7 +1264,8 @@ static json_t *backups_load(struct http_req *req, char *store, size_t cap)
 	char err[BACKUP_ERR_MAX];
 	backup_store_dir(req->d, store, cap);
 	int r = backup_store_manifest_load(store, req->params[0], &m, err);
-	if (r == 0 && !backups_scope_ok(req, json_string_value(json_object_get(m, "vm")))) {
+	if (r == 0 &&
+	    !vm_name_scope_allows(req->d, json_string_value(json_object_get(m, "vm")), &req->who)) {
 		json_decref(m);
 		m = NULL;
 		snprintf(err, sizeof(err), "there is no backup '%s' in the store %s", req->params[0],
@@ -1473,7 +1468,7 @@ void backups_drill(struct http_req *req)
 void backups_drills(struct http_req *req)
 {
 	json_t *list = NULL;
-	struct vm *vm = backups_scope_ok(req, req->params[0]) ? vm_get(req->d, req->params[0]) : NULL;
+	struct vm *vm = backups_vm_get(req, req->params[0]);
 	json_t *backs = NULL;
 	if (!vm && req->who.project[0]) {
 		http_reply_errorf(req, 404, "not_found", "there is no vm '%s'", req->params[0]);

@@ -176,6 +176,12 @@ void vm_list_cache_put(struct vm_list_cache *c);
 void vm_list_cache_invalidate_locked(struct daemon *d);
 /* Copy a VM's record under the lock. */
 void vm_snapshot(struct daemon *d, struct vm *vm, struct vm_record *out);
+/* May who see and act on vm (auth_scope_allows on its project)? Read under
+ * vms_lock, without copying the record. Unscoped callers always may. */
+bool vm_scope_allows(struct daemon *d, struct vm *vm, const struct auth_identity *who);
+/* The same for a VM named name; one that does not exist is outside every
+ * scope (a scoped caller cannot tell which project it was in). */
+bool vm_name_scope_allows(struct daemon *d, const char *name, const struct auth_identity *who);
 /* true when any VM disk is based on image `name`; appends the VM names to
  * users (a JSON array, may be NULL). The _locked form needs vms_lock. */
 bool vm_image_in_use(struct daemon *d, const char *name, json_t *users);

@@ -454,25 +454,15 @@ struct vm *http_vm_get(struct http_req *req)
 				  req->params[0]);
 		return NULL;
 	}
-	if (!req->who.project[0])
-		return vm; /* unscoped: the common case costs nothing */
-	struct vm_record *r = malloc(sizeof(*r));
-	if (!r) {
-		vm_unref(req->d, vm);
-		http_reply_errorf(req, 500, "internal", "vesseld ran out of memory; retry");
-		return NULL;
-	}
-	vm_snapshot(req->d, vm, r);
 	/* Out of scope looks exactly like absent, so a scoped token cannot
 	 * learn which names other projects use. */
-	if (!auth_scope_allows(&req->who, auth_vm_project(r))) {
+	if (!vm_scope_allows(req->d, vm, &req->who)) {
 		vm_unref(req->d, vm);
 		vm = NULL;
 		http_reply_errorf(req, 404, "not_found",
 				  "there is no VM named '%s'; list VMs with GET /api/v1/vms",
 				  req->params[0]);
 	}
-	free(r);
 	return vm;
 }
 

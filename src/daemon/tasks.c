@@ -178,23 +178,15 @@ json_t *task_json(struct daemon *d, const char *id)
  * which every project shares; every other kind targets a VM, which a
  * project-scoped token sees only in its own project (a VM that no longer
  * exists cannot be placed, so its tasks stay hidden from scoped callers).
- * Called without tasks_lock: vm_get takes vms_lock. */
+ * Called without tasks_lock: the check takes vms_lock. */
 static bool tasks_visible(struct http_req *req, const json_t *t)
 {
 	if (!req->who.project[0] ||
 	    strcmp(json_string_value(json_object_get(t, "kind")),
 		   model_task_kind_name(TASK_KIND_IMAGE_IMPORT)) == 0)
 		return true;
-	struct vm *vm = vm_get(req->d, json_string_value(json_object_get(t, "target")));
-	struct vm_record *rec = vm ? malloc(sizeof(*rec)) : NULL;
-	bool ok = false;
-	if (rec) {
-		vm_snapshot(req->d, vm, rec);
-		ok = auth_scope_allows(&req->who, auth_vm_project(rec));
-	}
-	free(rec);
-	vm_unref(req->d, vm);
-	return ok;
+	return vm_name_scope_allows(req->d, json_string_value(json_object_get(t, "target")),
+				    &req->who);
 }
 
 void tasks_list(struct http_req *req)

@@ -106,6 +106,26 @@ struct vm *vm_get(struct daemon *d, const char *name)
 	return vm;
 }
 
+bool vm_scope_allows(struct daemon *d, struct vm *vm, const struct auth_identity *who)
+{
+	if (!who->project[0])
+		return true;
+	pthread_mutex_lock(&d->vms_lock);
+	bool ok = auth_scope_allows(who, auth_vm_project(&vm->rec));
+	pthread_mutex_unlock(&d->vms_lock);
+	return ok;
+}
+
+bool vm_name_scope_allows(struct daemon *d, const char *name, const struct auth_identity *who)
+{
+	if (!who->project[0])
+		return true;
+	struct vm *vm = name ? vm_get(d, name) : NULL;
+	bool ok = vm && vm_scope_allows(d, vm, who);
+	vm_unref(d, vm);
+	return ok;
+}
+
 void vm_unref(struct daemon *d, struct vm *vm)
 {
 	if (!vm)
