@@ -670,28 +670,34 @@ int metrics_render(const struct metrics_snapshot *s, char **out, size_t *len)
 		metrics_vm_label(f, "vessel_vm_cpu_seconds_total", &s->vms[i]);
 		metrics_double(f, s->vms[i].proc.cpu_seconds);
 	}
-	metrics_family(f, "vessel_vm_rss_bytes", "gauge", "Resident memory of the VM's monitor process.");
-	for (size_t i = 0; i < s->nr_vms; i++) {
-		if (s->vms[i].pid <= 0 || !s->vms[i].proc.have_rss)
-			continue;
-		metrics_vm_label(f, "vessel_vm_rss_bytes", &s->vms[i]);
-		fprintf(f, "%" PRIu64 "\n", s->vms[i].proc.rss_bytes);
-	}
-	metrics_family(f, "vessel_vm_disk_read_bytes_total", "counter",
-		       "Bytes the VM's monitor process read from storage (page cache hits excluded).");
-	for (size_t i = 0; i < s->nr_vms; i++) {
-		if (s->vms[i].pid <= 0 || !s->vms[i].proc.have_io)
-			continue;
-		metrics_vm_label(f, "vessel_vm_disk_read_bytes_total", &s->vms[i]);
-		fprintf(f, "%" PRIu64 "\n", s->vms[i].proc.read_bytes);
-	}
-	metrics_family(f, "vessel_vm_disk_write_bytes_total", "counter",
-		       "Bytes the VM's monitor process caused to be written to storage.");
-	for (size_t i = 0; i < s->nr_vms; i++) {
-		if (s->vms[i].pid <= 0 || !s->vms[i].proc.have_io)
-			continue;
-		metrics_vm_label(f, "vessel_vm_disk_write_bytes_total", &s->vms[i]);
-		fprintf(f, "%" PRIu64 "\n", s->vms[i].proc.write_bytes);
+	/* The monitor process's figures from /proc: each family is left out
+	 * for a VM whose process is gone or whose file was unreadable. */
+	static const struct {
+		const char *name, *type, *help;
+		size_t have, off; /* offsets of the bool and the uint64_t */
+	} proc[] = {
+		{"vessel_vm_rss_bytes", "gauge", "Resident memory of the VM's monitor process.",
+		 offsetof(struct metrics_proc, have_rss), offsetof(struct metrics_proc, rss_bytes)},
+		{"vessel_vm_disk_read_bytes_total", "counter",
+		 "Bytes the VM's monitor process read from storage (page cache hits excluded).",
+		 offsetof(struct metrics_proc, have_io), offsetof(struct metrics_proc, read_bytes)},
+		{"vessel_vm_disk_write_bytes_total", "counter",
+		 "Bytes the VM's monitor process caused to be written to storage.",
+		 offsetof(struct metrics_proc, have_io), offsetof(struct metrics_proc, write_bytes)},
+	};
+	for (size_t k = 0; k < ARRAY_SIZE(proc); k++) {
+		metrics_family(f, proc[k].name, proc[k].type, proc[k].help);
+		for (size_t i = 0; i < s->nr_vms; i++) {
+			const char *p = (const char *)&s->vms[i].proc;
+			bool have;
+			uint64_t v;
+			memcpy(&have, p + proc[k].have, sizeof(have));
+			if (s->vms[i].pid <= 0 || !have)
+				continue;
+			memcpy(&v, p + proc[k].off, sizeof(v));
+			metrics_vm_label(f, proc[k].name, &s->vms[i]);
+			fprintf(f, "%" PRIu64 "\n", v);
+		}
 	}
 
 	metrics_family(f, "vessel_api_requests_total", "counter",
